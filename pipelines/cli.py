@@ -1,0 +1,58 @@
+"""The ``qvae`` command line. Each subcommand lives in the module that does the work and
+exposes ``add_arguments(parser)`` and ``run(args)``; modules load only when used, so
+``qvae --help`` stays fast.
+
+A user's mistake (bad time, missing folder, wrong image) prints one line and exits 2;
+set ``QVAE_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+COMMANDS = {
+    "data": ("shared.data_cli", "render the clock dataset (train/validation/test) to a folder"),
+    "train-tokenizer": ("stage1_vqvae.train", "train the stage-1 tokenizer (vqvae) or a baseline (ae, vae, cvae)"),
+    "train-prior": ("stage2_prior.train", "train the stage-2 prior on exported tokens"),
+    "tokenize": ("pipelines.tokenize", "turn a dataset or image folder into code ids (arrow, parquet, jsonl)"),
+    "train": ("pipelines.train", "the whole chain: data, tokenizer, tokens, prior, pipeline folder"),
+    "generate": ("pipelines.generate", "draw clocks for time prompts into a captioned grid"),
+    "evaluate": ("pipelines.evaluate", "measure a pipeline folder with the clock reader"),
+}
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError)
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qvae", description="VQ-VAE tokenizer + autoregressive prior that draws clocks.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:  # only the chosen command's module is imported
+            importlib.import_module(module).add_arguments(p)
+            p.set_defaults(run=importlib.import_module(module).run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    try:
+        args.run(args)
+    except USER_ERRORS as e:
+        if os.environ.get("QVAE_DEBUG"):
+            raise
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"qvae {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"qvae {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
