@@ -20,8 +20,10 @@ install: $(BIN)/qvae
 demo: install
 	$(BIN)/qvae data --out out/demo_data --train 720 --sheet out/demo_clocks.png
 
+# pytest exits 5 when it collects no tests: say so and pass rather than fail CI.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit code 5)"; exit 0; fi; exit $$rc
 
 clean:
 	rm -rf $(VENV) out runs *.egg-info
