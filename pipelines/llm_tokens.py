@@ -1,0 +1,245 @@
+"""Image code grids as text for language models, and a text tokenizer extended to hold them.
+
+An image of ``h x w`` codes becomes one span::
+
+    <boi><grid_8x8><img_00012><img_00345>...<img_00007><eoi>
+
+and with ``row_separators=True`` a ``<row>`` token between consecutive rows. In the
+extended tokenizer every one of these is a single token; the ``K`` image tokens get
+contiguous ids, so code -> token id is ``code + offset`` (no table, no lookup).
+
+Why this form and not the published ones:
+
+- **Chameleon** wraps a fixed 32x32 grid in begin/end-of-image sentinels with visual tokens
+  named by letter-encoded codes (``IMGIMG...``) and no shape information: a model can only
+  ever read and write one image size. We keep the sentinels but add a shape marker so other
+  tokenizers (f4: 16x16, f8: 8x8, other image sizes) use the same format.
+- **Emu3** writes the shape as plain text (``"32*32"``) after the start token and ends every
+  row with an end-of-line token. Plain-text digits are split unpredictably by a BPE
+  vocabulary and must be parsed back from generated text; our ``<grid_hxw>`` is one token, one
+  decision for the model and trivial to parse. Row tokens cost ``h - 1`` extra positions per
+  image; they help when shapes vary, so they are optional (off by default: a fixed-shape
+  dataset gains nothing from them). When present they are checked to sit at row boundaries.
+- **AnyGPT** uses ``<soim>``/``<eoim>`` and emoji-named tokens (``<🖼️123>``) for a 1-D
+  SEED sequence with no shape. Emoji names are multi-byte and easy to mangle in byte-level
+  tooling; ours are ASCII, zero-padded (``<img_00123>``: sortable, greppable, one fixed width
+  up to K = 100000) and read the same in logs.
+
+``text_to_ids`` finds the first ``<boi> ... <eoi>`` span anywhere in a string and ignores all
+whitespace inside it, so ``text_to_ids(tok.decode(tok(text).input_ids))`` works whatever
+spaces ``decode`` puts between added tokens. Malformed spans raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+BOI, EOI, ROW = "<boi>", "<eoi>", "<row>"
+MAP_FILE = "image_tokens.json"
+DEFAULT_GRID_SHAPES = ((8, 8), (16, 16), (32, 32))
+_TOKEN = re.compile(r"<[^<>\s]*>")
+_GRID = re.compile(r"<grid_(\d+)x(\d+)>")
+_IMG = re.compile(r"<img_(\d+)>")
+
+
+def image_token(code: int) -> str:
+    """The text token of one code: ``<img_00123>``."""
+    return f"<img_{int(code):05d}>"
+
+
+def grid_token(h: int, w: int) -> str:
+    """The grid-shape marker: ``<grid_8x8>``."""
+    return f"<grid_{int(h)}x{int(w)}>"
+
+
+def ids_to_text(ids, row_separators: bool = False) -> str:
+    """A code grid ``[h, w]`` (tensor, array or nested list) -> ``<boi><grid_hxw>...<eoi>``."""
+    grid = torch.as_tensor(ids)
+    if grid.ndim != 2 or grid.numel() == 0:
+        raise ValueError(f"expected one code grid [h, w], got shape {tuple(grid.shape)}")
+    if grid.is_floating_point() or grid.is_complex():
+        raise ValueError(f"code ids must be integers, got {grid.dtype}")
+    if int(grid.min()) < 0:
+        raise ValueError(f"code ids must be non-negative, got {int(grid.min())}")
+    h, w = grid.shape
+    rows = ["".join(image_token(c) for c in row) for row in grid.tolist()]
+    return BOI + grid_token(h, w) + (ROW if row_separators else "").join(rows) + EOI
+
+
+def find_image_span(text: str) -> tuple[int, int]:
+    """``(start, end)`` character offsets of the first ``<boi> ... <eoi>`` span in ``text``."""
+    start = text.find(BOI)
+    if start < 0:
+        raise ValueError(f"no image in the text: no {BOI} found")
+    end = text.find(EOI, start + len(BOI))
+    if end < 0:
+        raise ValueError(f"the image span starting at character {start} has no {EOI}")
+    return start, end + len(EOI)
+
+
+def text_to_ids(text: str, codebook_size: int | None = None) -> torch.Tensor:
+    """The first image span inside ``text`` -> ``LongTensor [h, w]``.
+
+    Whitespace inside the span is ignored. ``ValueError`` for: no span, a missing grid marker,
+    an unknown token, a code count that does not match the grid, misplaced row separators, or a
+    code ``>= codebook_size`` (when given).
+    """
+    start, end = find_image_span(text)
+    body = re.sub(r"\s+", "", text[start + len(BOI):end - len(EOI)])
+    tokens = _TOKEN.findall(body)
+    if "".join(tokens) != body:
+        stray = _TOKEN.sub(" ", body).split()[0]
+        raise ValueError(f"unexpected text {stray[:40]!r} inside the image span")
+    if not tokens or not _GRID.fullmatch(tokens[0]):
+        first = tokens[0] if tokens else "nothing"
+        raise ValueError(f"the image span must begin with a grid marker like {grid_token(8, 8)}, found {first}")
+    h, w = (int(v) for v in _GRID.fullmatch(tokens[0]).groups())
+    if h < 1 or w < 1:
+        raise ValueError(f"bad grid marker {tokens[0]}")
+    codes, row_at = [], []
+    for tok in tokens[1:]:
+        m = _IMG.fullmatch(tok)
+        if m and tok == image_token(int(m.group(1))):
+            codes.append(int(m.group(1)))
+        elif tok == ROW:
+            row_at.append(len(codes))
+        else:
+            raise ValueError(f"unknown token {tok} inside the image span")
+    if len(codes) != h * w:
+        raise ValueError(f"the grid marker {tokens[0]} asks for {h * w} codes, the span holds {len(codes)}")
+    if row_at and row_at != [w * r for r in range(1, h)]:
+        raise ValueError(f"{ROW} separators must sit between the {h} rows of {w} codes "
+                         f"(found after codes {row_at[:8]})")
+    ids = torch.tensor(codes, dtype=torch.long).view(h, w)
+    if codebook_size is not None and codes and max(codes) >= codebook_size:
+        raise ValueError(f"code {max(codes)} is outside the codebook (size {codebook_size})")
+    return ids
+
+
+@dataclass
+class ImageTokenMap:
+    """Where the image tokens sit in an extended text tokenizer.
+
+    Image code ``c`` is token id ``offset + c`` for ``0 <= c < codebook_size``; ``markers``
+    maps ``<boi>``, ``<eoi>``, ``<row>`` and the grid markers to their token ids.
+    """
+
+    codebook_size: int
+    offset: int
+    markers: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def image_token_ids(self) -> range:
+        return range(self.offset, self.offset + self.codebook_size)
+
+    def codes_to_token_ids(self, codes: torch.Tensor) -> torch.Tensor:
+        codes = torch.as_tensor(codes)
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
+            raise ValueError(f"codes must lie in [0, {self.codebook_size})")
+        return codes.long() + self.offset
+
+    def token_ids_to_codes(self, token_ids: torch.Tensor) -> torch.Tensor:
+        token_ids = torch.as_tensor(token_ids).long()
+        codes = token_ids - self.offset
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
+            raise ValueError("some token ids are not image tokens")
+        return codes
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        path = Path(directory) / MAP_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**asdict(self), "image_token_format": "<img_{code:05d}>"}, indent=1))
+        tmp.rename(path)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "ImageTokenMap":
+        path = Path(directory) / MAP_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"no {MAP_FILE} in {str(directory)!r}")
+        d = json.loads(path.read_text())
+        return cls(int(d["codebook_size"]), int(d["offset"]), {k: int(v) for k, v in d["markers"].items()})
+
+
+def extend_tokenizer(tokenizer, codebook_size: int, grid_shapes=DEFAULT_GRID_SHAPES,
+                     save_dir: str | Path | None = None) -> ImageTokenMap:
+    """Add the ``K`` image tokens (contiguous ids) and the markers to a fast tokenizer.
+
+    The tokens are added as non-special, non-normalized added tokens, so they match exactly
+    in any text and survive ``decode(skip_special_tokens=True)``. Calling it again on an
+    extended tokenizer returns the same map. With ``save_dir`` the tokenizer and
+    ``image_tokens.json`` are saved there together.
+    """
+    from tokenizers import AddedToken
+
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("extend_tokenizer needs a fast tokenizer (PreTrainedTokenizerFast)")
+    if codebook_size < 1:
+        raise ValueError(f"codebook_size must be at least 1, got {codebook_size}")
+    images = [image_token(c) for c in range(codebook_size)]
+    markers = [BOI, EOI, ROW] + [grid_token(h, w) for h, w in grid_shapes]
+    vocab = tokenizer.get_vocab()
+    present = [t for t in images if t in vocab]
+    if present and len(present) != len(images):
+        raise ValueError(f"the tokenizer already holds {len(present)} of the {codebook_size} image tokens; "
+                         "start from the plain text tokenizer")
+    if not present:
+        before = len(tokenizer)
+        tokenizer.add_tokens([AddedToken(t, single_word=False, normalized=False, special=False) for t in images])
+        offset = tokenizer.convert_tokens_to_ids(images[0])
+        if offset != before:
+            raise RuntimeError(f"image tokens start at id {offset}, expected {before}")
+    new_markers = [m for m in markers if m not in tokenizer.get_vocab()]
+    if new_markers:
+        tokenizer.add_tokens([AddedToken(t, normalized=False, special=False) for t in new_markers])
+    ids = tokenizer.convert_tokens_to_ids(images)
+    offset = ids[0]
+    if ids != list(range(offset, offset + codebook_size)):
+        raise ValueError("the image tokens did not get contiguous ids")
+    mapping = ImageTokenMap(codebook_size, offset, dict(zip(markers, tokenizer.convert_tokens_to_ids(markers))))
+    if save_dir is not None:
+        tokenizer.save_pretrained(str(save_dir))
+        mapping.save_pretrained(save_dir)
+    return mapping
+
+
+def resize_embeddings(model, tokenizer, pad_to_multiple_of: int | None = 64) -> int:
+    """Grow a causal LM's input (and untied output) embeddings to the tokenizer's size.
+
+    New rows are set to the mean of the old rows (so the new tokens start neutral, not at a
+    random scale); the size is rounded up to ``pad_to_multiple_of``. Returns the new size.
+    """
+    old = model.get_input_embeddings().weight.shape[0]
+    emb = model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=pad_to_multiple_of, mean_resizing=False)
+    new = emb.weight.shape[0]
+    with torch.no_grad():
+        if new > old:
+            emb.weight[old:] = emb.weight[:old].mean(0, keepdim=True)
+            out = model.get_output_embeddings()
+            if out is not None and out.weight.data_ptr() != emb.weight.data_ptr():
+                out.weight[old:] = out.weight[:old].mean(0, keepdim=True)
+                if getattr(out, "bias", None) is not None:
+                    out.bias[old:] = out.bias[:old].mean()
+    return new
+
+
+def train_text_tokenizer(texts, vocab_size: int = 512):
+    """A small byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts`` (any text, no
+    download), with ``<|endoftext|>`` as BOS/EOS/PAD: the text side for tiny examples and tests."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    eos = "<|endoftext|>"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[eos], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eos, eos_token=eos, pad_token=eos)
