@@ -1,0 +1,105 @@
+"""Token data: a ``datasets.DatasetDict`` of code grids + hour + minute, and the batch builder.
+
+Folder layout (written by the pipeline's exporter, or ``write_token_folder`` for tests)::
+
+    DIR/tokens.json              {"codebook_size": K, "grid_shape": [h, w]}
+    DIR/dataset_dict.json, DIR/train/..., DIR/validation/...   (save_to_disk)
+
+Columns used: ``ids`` (int16, the h*w grid flattened row-major), ``hour`` (0..11),
+``minute`` (0..59); other columns are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from shared.files import save_atomic
+
+from .vocab import Vocab
+
+META = "tokens.json"
+IGNORE = -100
+
+
+def read_meta(tokens_dir) -> Vocab:
+    path = Path(tokens_dir) / META
+    if not Path(tokens_dir).is_dir():
+        raise FileNotFoundError(f"no token folder at {tokens_dir}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: not a token folder (export tokens first)")
+    meta = json.loads(path.read_text())
+    return Vocab(int(meta["codebook_size"]), tuple(meta["grid_shape"]))
+
+
+def load_tokens(tokens_dir):
+    """(DatasetDict, Vocab) from a token folder."""
+    from datasets import load_from_disk
+
+    vocab = read_meta(tokens_dir)
+    dd = load_from_disk(str(tokens_dir))
+    if "train" not in dd:
+        raise ValueError(f"{tokens_dir} has no 'train' split (splits: {', '.join(dd)})")
+    return dd, vocab
+
+
+def split_tensors(split, vocab: Vocab, holdout_times=None) -> TensorDataset:
+    """A TensorDataset (ids [N, h*w] long, hour [N], minute [N]) held in memory; rows whose
+    (hour, minute) is in ``holdout_times`` are left out."""
+    for col in ("ids", "hour", "minute"):
+        if col not in split.column_names:
+            raise ValueError(f"token split lacks column {col!r} (has {', '.join(split.column_names)})")
+    table = split.with_format("numpy", columns=["ids", "hour", "minute"])[:]
+    ids = np.asarray(table["ids"]) if not isinstance(table["ids"], list) else np.stack(table["ids"])
+    ids = torch.as_tensor(ids.astype(np.int64))
+    hour = torch.as_tensor(np.asarray(table["hour"]).astype(np.int64))
+    minute = torch.as_tensor(np.asarray(table["minute"]).astype(np.int64))
+    if ids.ndim != 2 or ids.shape[1] != vocab.num_codes:
+        raise ValueError(f"ids have shape {tuple(ids.shape)}, expected [N, {vocab.num_codes}] for grid {vocab.grid_shape}")
+    if len(ids) and (ids.min() < 0 or ids.max() >= vocab.codebook_size):
+        raise ValueError(f"code ids out of range [0, {vocab.codebook_size})")
+    vocab.condition_ids(hour, minute)  # validates the labels
+    if holdout_times:
+        held = torch.tensor([h * 60 + m for h, m in holdout_times], dtype=torch.long)
+        keep = ~torch.isin(hour * 60 + minute, held)
+        ids, hour, minute = ids[keep], hour[keep], minute[keep]
+    return TensorDataset(ids, hour, minute)
+
+
+def make_batch(vocab: Vocab, ids, hours, minutes, drop=None):
+    """``input_ids`` [B, 2 + h*w] = [hour, minute, codes] and ``labels`` with the condition
+    positions set to -100 (the loss counts code positions only). Rows where ``drop`` is True
+    get the null condition tokens (classifier-free guidance training)."""
+    ids = torch.as_tensor(ids, dtype=torch.long).reshape(len(ids), -1)
+    cond = vocab.condition_ids(hours, minutes).to(ids.device)
+    if drop is not None:
+        cond = torch.where(torch.as_tensor(drop, device=ids.device).reshape(-1, 1), vocab.null_ids(len(ids)).to(ids.device), cond)
+    input_ids = torch.cat([cond, ids], dim=1)
+    labels = input_ids.clone()
+    labels[:, : vocab.num_cond] = IGNORE
+    return input_ids, labels
+
+
+def write_token_folder(out, grids, hours, minutes, codebook_size: int, val_fraction: float = 0.1, seed: int = 0) -> Path:
+    """Write a token folder from grids [N, h, w] (tests, synthetic data)."""
+    from datasets import Dataset, DatasetDict, Features, Sequence, Value
+
+    grids = torch.as_tensor(grids)
+    n, h, w = grids.shape
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = max(1, int(round(n * val_fraction)))
+    features = Features({"ids": Sequence(Value("int16")), "hour": Value("int8"), "minute": Value("int8")})
+
+    def part(rows):
+        return Dataset.from_dict({"ids": grids.reshape(n, -1)[rows].to(torch.int16).tolist(),
+                                  "hour": [int(hours[i]) for i in rows], "minute": [int(minutes[i]) for i in rows]},
+                                 features=features)
+
+    dd = DatasetDict(train=part(order[n_val:]), validation=part(order[:n_val]))
+    out = save_atomic(dd, out)
+    (out / META).write_text(json.dumps({"codebook_size": int(codebook_size), "grid_shape": [h, w]}))
+    return out

@@ -1,0 +1,56 @@
+"""The prior: a ``transformers`` causal LM (Llama by default, GPT-2 accepted), random init."""
+
+from __future__ import annotations
+
+from transformers import AutoModelForCausalLM, GenerationConfig, GPT2Config, LlamaConfig, PreTrainedModel
+
+from .vocab import CONFIG_KEY, Vocab
+
+# width, layers, heads, MLP width (Llama SwiGLU; GPT-2 uses 4x width)
+PRESETS = {
+    "tiny": dict(hidden=64, layers=2, heads=4, mlp=192),
+    "small": dict(hidden=256, layers=6, heads=8, mlp=704),
+    "base": dict(hidden=512, layers=12, heads=8, mlp=1408),
+}
+FAMILIES = ("llama", "gpt2")
+
+
+def build_config(vocab: Vocab, preset: str = "small", family: str = "llama", **overrides):
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}: choose one of {', '.join(FAMILIES)}")
+    p = PRESETS[preset]
+    common = dict(vocab_size=vocab.size, pad_token_id=vocab.pad, bos_token_id=None, eos_token_id=None,
+                  tie_word_embeddings=False)
+    if family == "llama":
+        kw = dict(hidden_size=p["hidden"], num_hidden_layers=p["layers"], num_attention_heads=p["heads"],
+                  num_key_value_heads=p["heads"], intermediate_size=p["mlp"], max_position_embeddings=vocab.seq_len,
+                  rms_norm_eps=1e-5, rope_theta=10000.0, attention_dropout=0.0, **common)
+        kw.update(overrides)
+        config = LlamaConfig(**kw)
+    else:
+        kw = dict(n_embd=p["hidden"], n_layer=p["layers"], n_head=p["heads"], n_inner=4 * p["hidden"],
+                  n_positions=vocab.seq_len, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **common)
+        kw.update(overrides)
+        config = GPT2Config(**kw)
+    setattr(config, CONFIG_KEY, vocab.to_dict())
+    return config
+
+
+def generation_config(vocab: Vocab) -> GenerationConfig:
+    return GenerationConfig(max_new_tokens=vocab.num_codes, min_new_tokens=vocab.num_codes, do_sample=False,
+                            pad_token_id=vocab.pad, bos_token_id=None, eos_token_id=None, use_cache=True)
+
+
+def build_prior(codebook_size: int, grid_shape=(8, 8), preset: str = "small", family: str = "llama",
+                **overrides) -> PreTrainedModel:
+    """A randomly initialised causal LM over the prior's vocabulary (stored in ``config.qvae_vocab``)."""
+    vocab = Vocab(codebook_size, tuple(grid_shape))
+    model = AutoModelForCausalLM.from_config(build_config(vocab, preset, family, **overrides))
+    model.generation_config = generation_config(vocab)
+    return model
+
+
+def num_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
