@@ -1,0 +1,143 @@
+import pytest
+import torch
+
+import stage1_vqvae  # noqa: F401  (registers the Auto classes)
+from shared.clocks import render_clock
+from shared.images import psnr, to_tensor
+from stage1_vqvae import (AutoencoderConfig, AutoencoderModel, ConditionalVAEConfig, ConditionalVAEModel,
+                          VAEConfig, VAEModel, VQVAEConfig, VQVAEModel)
+
+TINY = dict(channels=[16, 32, 32], head_channels=8, latent_dim=16, codebook_size=32)
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    return VQVAEModel(VQVAEConfig(**{**TINY, **kw}))
+
+
+def test_default_config_contract():
+    c = VQVAEConfig()
+    assert (c.codebook_size, c.downsample, c.image_size) == (512, 8, 64)
+
+
+@pytest.mark.parametrize("f,size", [(4, (32, 32)), (8, (64, 64)), (8, (32, 48)), (4, (16, 40))])
+def test_shapes(f, size):
+    m = tiny(downsample=f)
+    x = torch.rand(2, 3, *size) * 2 - 1
+    out = m(x)
+    assert out.reconstruction.shape == x.shape
+    ids = m.encode(x)
+    assert ids.shape == (2, size[0] // f, size[1] // f) and ids.dtype == torch.long
+    assert m.grid_shape(*size) == ids.shape[1:]
+    assert int(ids.min()) >= 0 and int(ids.max()) < m.config.codebook_size
+    y = m.decode(ids)
+    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    assert 0 < float(out.usage) <= 1 and float(out.perplexity) >= 1
+
+
+def test_fsq_model():
+    m = tiny(quantizer="fsq", fsq_levels=[4, 4, 2])
+    assert m.config.codebook_size == 32
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert m.decode(m.encode(x)).shape == x.shape
+
+
+def test_bad_inputs_raise_clear_errors():
+    m = tiny()
+    with pytest.raises(ValueError, match="3 channels"):
+        m.encode(torch.zeros(1, 1, 64, 64))
+    with pytest.raises(ValueError, match="divisible"):
+        m.encode(torch.zeros(1, 3, 60, 64))
+    with pytest.raises(ValueError, match=r"\[0, 32\)"):
+        m.decode(torch.full((1, 8, 8), 32))
+    with pytest.raises(ValueError, match=r"\[0, 32\)"):
+        m.decode(torch.full((1, 8, 8), -1))
+    with pytest.raises(ValueError, match="B, h, w"):
+        m.decode(torch.zeros(8, 8, dtype=torch.long))
+
+
+@pytest.mark.parametrize("model_cls,config", [(VQVAEModel, VQVAEConfig(**TINY)),
+                                              (VAEModel, VAEConfig(channels=[16, 32], head_channels=8)),
+                                              (ConditionalVAEModel, ConditionalVAEConfig(channels=[16, 32]))])
+def test_save_load_round_trip(tmp_path, model_cls, config):
+    from transformers import AutoModel
+    torch.manual_seed(0)
+    m = model_cls(config)
+    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    if model_cls is VQVAEModel:
+        m.train()(x)  # k-means init + one EMA update: the buffers must survive the round trip
+        m.eval()
+    m.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert type(loaded) is model_cls
+    sd, sd2 = m.state_dict(), loaded.state_dict()
+    assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
+    if model_cls is VQVAEModel:
+        ids = m.encode(x)
+        assert torch.equal(loaded.encode(x), ids)
+        assert torch.equal(loaded.decode(ids), m.decode(ids))
+    else:
+        assert torch.equal(loaded.encode(x) if model_cls is VAEModel else loaded.encode(x, torch.zeros(3, 4)),
+                           m.encode(x) if model_cls is VAEModel else m.encode(x, torch.zeros(3, 4)))
+
+
+def test_tiny_model_overfits_eight_clocks():
+    torch.manual_seed(0)
+    x = to_tensor([render_clock(h, 7 * h, style=h, size=32, seed=h) for h in range(8)])
+    m = tiny(downsample=4, codebook_size=64, restart_after=20)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    with torch.no_grad():
+        before = float(psnr(m.eval()(x).reconstruction, x).mean())
+    m.train()
+    for _ in range(120):
+        loss = m(x).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    after = float(psnr(m.decode(m.encode(x)), x).mean())
+    assert after > before + 8 and after > 20, (before, after)
+
+
+def test_loss_falls_under_bf16_autocast():
+    torch.manual_seed(0)
+    x = to_tensor([render_clock(h, 5 * h, style=h, size=32, seed=h) for h in range(4)])
+    m = tiny(downsample=4)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = m(x)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(float(out.recon_loss))
+    assert m.quantizer.embed.dtype == torch.float32 and m.quantizer.ema_sum.dtype == torch.float32
+    assert sum(losses[-5:]) < 0.7 * sum(losses[:5])
+
+
+def test_edge_weighted_loss():
+    from stage1_vqvae.modeling import reconstruction_loss
+    t = torch.zeros(1, 3, 8, 8)
+    t[..., 4, :] = 1.0  # a line
+    x = torch.zeros_like(t)
+    assert reconstruction_loss(x, t, "mse", 4.0) > reconstruction_loss(x, t, "mse", 0.0)
+    assert reconstruction_loss(t, t, "l1", 4.0) == 0
+
+
+def test_baselines():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    ae = AutoencoderModel(AutoencoderConfig(channels=[16, 32, 32], head_channels=8))
+    assert ae(x).reconstruction.shape == x.shape
+    vae = VAEModel(VAEConfig(beta=4.0, channels=[16, 32, 32], head_channels=8))
+    out = vae.train()(x)
+    assert out.kl > 0 and torch.isfinite(out.loss)
+    assert vae.sample_prior(3).shape == (3, 3, 64, 64)
+    cvae = ConditionalVAEModel(ConditionalVAEConfig(channels=[16, 32, 32], head_channels=8))
+    out = cvae(x, hour=torch.tensor([3, 9]), minute=torch.tensor([15, 45]))
+    assert out.kl is not None
+    s = cvae.sample([3, 4], [15, 0], n=2, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (4, 3, 64, 64) and s.min() >= -1 and s.max() <= 1
+    with pytest.raises(ValueError, match="hour and minute"):
+        cvae(x)
