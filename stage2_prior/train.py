@@ -29,7 +29,7 @@ from .data import load_tokens, make_batch, split_tensors
 from .model import FAMILIES, PRESETS, build_prior, num_parameters
 
 # Defaults for the `small` preset on a 2-core CPU: ~15-18 minutes (see benchmarks/RESULTS.md).
-DEFAULTS = dict(steps=3000, batch_size=64, lr=2e-3, warmup_steps=150, weight_decay=0.01)
+DEFAULTS = dict(steps=1600, batch_size=64, lr=1.5e-3, warmup_steps=100, weight_decay=0.01, mixed_precision="bf16")
 
 
 @dataclass
@@ -85,7 +85,7 @@ def evaluate(accelerator, model, dataset, vocab, batch_size: int, max_samples: i
 
 def train_prior(tokens_dir, out, preset: str = "small", family: str = "llama", steps: int = DEFAULTS["steps"],
                 batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"], cond_drop: float = 0.1,
-                holdout_times=None, mixed_precision: str = "no", grad_accum: int = 1, eval_every: int = 500,
+                holdout_times=None, mixed_precision: str = DEFAULTS["mixed_precision"], grad_accum: int = 1, eval_every: int = 500,
                 save_every: int = 500, log_every: int = 50, seed: int = 0, resume: bool = False,
                 warmup_steps: int = DEFAULTS["warmup_steps"], weight_decay: float = DEFAULTS["weight_decay"],
                 progress: bool = True, model_overrides: dict | None = None):
@@ -114,8 +114,20 @@ def _check(args: PriorTrainingArguments):
         raise ValueError(f"--lr must be > 0, got {args.lr}")
 
 
+def _fresh_accelerate_state() -> None:
+    """Let one Python process call ``train_prior`` again with other settings (bf16 after fp32,
+    another accumulation): accelerate keeps process-wide singletons that refuse a change.
+    Only in a single-process run; a launched multi-process run keeps its state."""
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    if PartialState().num_processes == 1:
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+
+
 def _train(args: PriorTrainingArguments, overrides: dict):
     _check(args)
+    _fresh_accelerate_state()
     dd, vocab = load_tokens(args.tokens)
     train_ds = split_tensors(dd["train"], vocab, args.holdout_times)
     val_split = dd["validation"] if "validation" in dd else None
@@ -221,7 +233,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--lr", type=float, default=DEFAULTS["lr"])
     a("--warmup-steps", type=int, default=DEFAULTS["warmup_steps"])
     a("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
-    a("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
+    a("--mixed-precision", default=DEFAULTS["mixed_precision"], choices=["no", "bf16", "fp16"],
+      help="bf16 autocast (default: 1.6x faster than fp32 on this AVX512-bf16 CPU)")
     a("--grad-accum", type=int, default=1)
     a("--eval-every", type=int, default=500)
     a("--save-every", type=int, default=500)
