@@ -1,0 +1,185 @@
+"""``qvae evaluate``: how often generated clocks show the asked time, read by the clock reader.
+
+Measures, for a pipeline folder: accuracy over all 720 times at several guidance scales
+(per hour and mean error too), diversity among samples of one prompt, the tokenizer's
+PSNR and codebook usage on real test clocks, the prior's bits per token, and, side by
+side, the conditional-VAE baseline measured the same way. Writes ``report.json``,
+``report.md`` and image grids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from pipelines.reader import TOLERANCE, ClockReader, circular_error
+from shared.images import make_grid, psnr, to_pil, to_tensor
+
+DEFAULT_READER = Path(__file__).parent / "weights" / "reader"
+ALL_TIMES = [(h, m) for h in range(12) for m in range(60)]
+DIVERSITY_TIMES = [(3, 15), (10, 10), (7, 40), (12 % 12, 0), (6, 30), (9, 45), (1, 5), (4, 50)]
+
+
+def load_reader(path: str | Path | None = None) -> ClockReader:
+    path = Path(path) if path else DEFAULT_READER
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no clock reader at {str(path)!r} (train one with `qvae evaluate --train-reader`)")
+    return ClockReader.from_pretrained(str(path)).eval()
+
+
+def time_accuracy(draw: Callable[[list[int], list[int]], torch.Tensor], reader: ClockReader,
+                  times=ALL_TIMES, batch: int = 240, desc: str = "generating") -> tuple[dict, torch.Tensor]:
+    """Draw one image per time with ``draw(hours, minutes) -> images``, read them, score them."""
+    images, read_h, read_m = [], [], []
+    for i in tqdm(range(0, len(times), batch), desc=desc, leave=False):
+        hours = [h for h, _ in times[i:i + batch]]
+        minutes = [m for _, m in times[i:i + batch]]
+        x = draw(hours, minutes).float().cpu()
+        ph, pm = reader.read(x)
+        images.append(x)
+        read_h.append(ph)
+        read_m.append(pm)
+    hours = torch.tensor([h for h, _ in times])
+    minutes = torch.tensor([m for _, m in times])
+    err = circular_error(torch.cat(read_h), torch.cat(read_m), hours, minutes).float()
+    ok = err <= TOLERANCE
+    per_hour = {str(h or 12): ok[hours == h].float().mean().item() for h in range(12) if (hours == h).any()}
+    return {"accuracy": ok.float().mean().item(), "mean_error_minutes": err.mean().item(),
+            "per_hour": per_hour, "n": len(times)}, torch.cat(images)
+
+
+def diversity(images: torch.Tensor, n_per: int, ids: torch.Tensor | None = None) -> dict:
+    """Mean pairwise pixel distance (mean |a-b| in [0, 2] units) and distinct id grids, per prompt."""
+    groups = images.float().reshape(-1, n_per, *images.shape[1:]).flatten(2)
+    dist = torch.cdist(groups, groups, p=1) / groups.shape[-1]
+    pairs = n_per * (n_per - 1)
+    out = {"mean_pairwise_pixel_distance": (dist.sum((1, 2)) / pairs).mean().item()}
+    if ids is not None:
+        grids = ids.reshape(-1, n_per, ids[0].numel())
+        out["distinct_grids"] = sum(len({tuple(g.tolist()) for g in group}) for group in grids) / grids.shape[0] / n_per
+    return out
+
+
+def tokenizer_metrics(tokenizer, images: torch.Tensor, batch: int = 256) -> dict:
+    """PSNR of reconstructions and the share of codes used, on real images in [-1, 1]."""
+    scores, used = [], torch.zeros(tokenizer.config.codebook_size, dtype=torch.bool)
+    with torch.inference_mode():
+        for x in images.split(batch):
+            ids = tokenizer.encode(x)
+            used[ids.flatten().unique()] = True
+            scores.append(psnr(tokenizer.decode(ids), x))
+    return {"psnr_db": torch.cat(scores).mean().item(), "codebook_usage": used.float().mean().item()}
+
+
+def _markdown(report: dict) -> str:
+    lines = ["# qvae evaluation", "", f"Model: `{report['model']}`  ", f"Clock reader: `{report['reader']}` "
+             f"(reads {report['reader_accuracy_on_real_clocks']:.1%} of real test clocks within {TOLERANCE} min)", "",
+             "| generator | setting | time accuracy (720 prompts) | mean error (min) | pixel diversity | distinct grids |",
+             "|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        div = row.get("diversity", {})
+        lines.append(f"| {row['generator']} | {row['setting']} | {row['accuracy']:.1%} | {row['mean_error_minutes']:.1f} | "
+                     f"{div.get('mean_pairwise_pixel_distance', float('nan')):.3f} | "
+                     f"{div.get('distinct_grids', float('nan')):.2f} |")
+    for key in ("tokenizer", "prior", "timing"):
+        if key in report:
+            lines += ["", f"**{key}**: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                                                     for k, v in report[key].items())]
+    best = max((r for r in report["rows"] if r["generator"] == "qvae"), key=lambda r: r["accuracy"], default=None)
+    if best:
+        lines += ["", f"Per hour (qvae, {best['setting']}): " + ", ".join(f"{h}: {a:.0%}" for h, a in best["per_hour"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_path=None, data=None,
+             guidance_scales=(1.0, 2.0, 3.0), n_diversity: int = 8, seed: int = 0) -> dict:
+    from pipelines.pipeline import ClockPipeline
+    from shared.clocks import render_clock
+    from shared.data import load_images
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = ClockPipeline.from_pretrained(model)
+    reader = load_reader(reader_path)
+    if data:
+        test = load_images(data)
+        test = test["test"] if "test" in test else test[list(test)[-1]]
+        real = to_tensor(list(test["image"]))
+        real_h, real_m = test["hour"], test["minute"]
+    else:  # no dataset given: one freshly rendered clock per time, styles as in the default data
+        real = to_tensor([render_clock(h, m, style=i % 16, seed=i) for i, (h, m) in enumerate(ALL_TIMES)])
+        real_h, real_m = [h for h, _ in ALL_TIMES], [m for _, m in ALL_TIMES]
+    rh, rm = reader.read(real)
+    report = {"model": str(model or "shipped default"), "reader": str(reader_path or DEFAULT_READER),
+              "reader_accuracy_on_real_clocks": (circular_error(rh, rm, real_h, real_m) <= TOLERANCE).float().mean().item(),
+              "tokenizer": tokenizer_metrics(pipe.tokenizer, real), "rows": []}
+    recon = pipe.tokenizer.decode(pipe.tokenizer.encode(real))
+    rh, rm = reader.read(recon)
+    report["tokenizer"]["readable_after_reconstruction"] = (circular_error(rh, rm, real_h, real_m) <= TOLERANCE).float().mean().item()
+    prior_bits = getattr(__import__("stage2_prior"), "bits_per_token", None)
+    if prior_bits is not None:
+        ids = pipe.tokenizer.encode(real)
+        report["prior"] = {"bits_per_token": prior_bits(pipe.prior, ids, real_h, real_m)}
+
+    div_h = [h for h, _ in DIVERSITY_TIMES for _ in range(n_diversity)]
+    div_m = [m for _, m in DIVERSITY_TIMES for _ in range(n_diversity)]
+    for g in guidance_scales:
+        def draw(hours, minutes, g=g):
+            return pipe.decode(pipe.generate_ids(hours, minutes, seed=seed, guidance_scale=g))
+        start = time.perf_counter()
+        row, images = time_accuracy(draw, reader, desc=f"qvae guidance {g}")
+        row.update(generator="qvae", setting=f"guidance {g}", seconds=time.perf_counter() - start)
+        ids = pipe.generate_ids([h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES],
+                                num_images_per_prompt=n_diversity, seed=seed + 1, guidance_scale=g)
+        samples = pipe.decode(ids)
+        row["diversity"] = diversity(samples, n_diversity, ids)
+        report["rows"].append(row)
+        make_grid(to_pil(images[::12][:60]), [f"{h or 12}:{m:02d}" for h, m in ALL_TIMES[::12][:60]], ncols=10
+                  ).save(out / f"qvae_guidance_{g:g}.png")
+        make_grid(to_pil(samples), [f"{h or 12}:{m:02d}" for h, m in zip(div_h, div_m)], ncols=n_diversity
+                  ).save(out / f"qvae_diversity_guidance_{g:g}.png")
+    if cvae_path:
+        from stage1_vqvae import ConditionalVAEModel
+
+        cvae = ConditionalVAEModel.from_pretrained(str(cvae_path)).eval()
+        torch.manual_seed(seed)
+
+        def draw_cvae(hours, minutes):
+            with torch.inference_mode():
+                return torch.cat([cvae.sample(h, m, 1) for h, m in zip(hours, minutes)])
+        row, images = time_accuracy(draw_cvae, reader, desc="conditional VAE")
+        with torch.inference_mode():
+            samples = torch.cat([cvae.sample(h, m, n_diversity) for h, m in DIVERSITY_TIMES])
+        row.update(generator="conditional VAE", setting="N(0, I)", diversity=diversity(samples, n_diversity))
+        report["rows"].append(row)
+        make_grid(to_pil(images[::12][:60]), [f"{h or 12}:{m:02d}" for h, m in ALL_TIMES[::12][:60]], ncols=10
+                  ).save(out / "cvae.png")
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(_markdown(report))
+    return report
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="pipeline folder (default: the shipped weights)")
+    p.add_argument("--out", default="out/eval", help="folder for report.json, report.md and grids")
+    p.add_argument("--reader", help="clock reader folder (default: the shipped reader)")
+    p.add_argument("--cvae", help="a trained conditional VAE folder to measure side by side")
+    p.add_argument("--data", help="dataset folder whose test split gives the real clocks")
+    p.add_argument("--guidance", default="1,2,3", help="comma-separated guidance scales")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> None:
+    try:
+        scales = tuple(float(g) for g in args.guidance.split(","))
+    except ValueError:
+        raise ValueError(f"--guidance must be comma-separated numbers, got {args.guidance!r}") from None
+    report = evaluate(args.model, args.out, args.reader, args.cvae, args.data, scales, seed=args.seed)
+    print(_markdown(report))
+    print(f"report written to {Path(args.out).resolve()}/report.md")

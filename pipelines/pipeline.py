@@ -1,0 +1,146 @@
+"""``ClockPipeline``: prompt -> time -> prior samples code ids -> tokenizer decodes a picture.
+
+A pipeline is a folder, as in diffusers: ``model_index.json`` (grid shape, codebook size,
+versions, sampling defaults) + ``tokenizer/`` (the stage-1 VQ-VAE) + ``prior/`` (the
+stage-2 causal LM). The two stages meet only here, through token ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+from PIL import Image
+from safetensors import SafetensorError
+from transformers import AutoModelForCausalLM
+
+from shared.files import atomic_dir
+from shared.images import to_pil
+from shared.time_prompts import parse_time
+from stage1_vqvae import VQVAEModel
+from stage2_prior import prior_vocab, sample
+
+DEFAULT_PIPELINE = Path(__file__).parent / "weights" / "clock_pipeline"
+INDEX = "model_index.json"
+SAMPLING_DEFAULTS = {"guidance_scale": 3.0, "temperature": 1.0, "top_k": None, "top_p": None}
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _load(loader, path: Path, what: str):
+    if not path.is_dir():
+        raise FileNotFoundError(f"the pipeline has no {what} folder at {str(path)!r}")
+    try:
+        return loader(str(path))
+    except (OSError, SafetensorError, json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"cannot load the {what} from {str(path)!r}: missing or corrupt files ({e})") from e
+
+
+class ClockPipeline:
+    """Draw clocks from time prompts: ``ClockPipeline.from_pretrained()("quarter past three")``."""
+
+    def __init__(self, tokenizer: VQVAEModel, prior, image_size: int | None = None, sampling: dict | None = None):
+        self.tokenizer = tokenizer.eval()
+        self.prior = prior.eval()
+        self.image_size = image_size or tokenizer.config.image_size
+        self.sampling = {**SAMPLING_DEFAULTS, **(sampling or {})}
+        vocab = prior_vocab(prior)
+        k_tok, k_prior = tokenizer.config.codebook_size, vocab.codebook_size
+        grid_tok = tuple(tokenizer.grid_shape(self.image_size, self.image_size))
+        grid_prior = tuple(vocab.grid_shape)
+        if k_tok != k_prior:
+            raise ValueError(f"the stages disagree: tokenizer has {k_tok} codes, prior models {k_prior}")
+        if grid_tok != grid_prior:
+            raise ValueError(f"the stages disagree: tokenizer makes a {grid_tok} grid at {self.image_size}px, "
+                             f"prior models {grid_prior}")
+
+    @property
+    def codebook_size(self) -> int:
+        return self.tokenizer.config.codebook_size
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return tuple(prior_vocab(self.prior).grid_shape)
+
+    @property
+    def device(self) -> torch.device:
+        return self.prior.device
+
+    def to(self, device) -> ClockPipeline:
+        self.tokenizer.to(device)
+        self.prior.to(device)
+        return self
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None) -> ClockPipeline:
+        """Load a pipeline folder; with no argument, the default weights shipped with qvae."""
+        path = Path(path) if path is not None else DEFAULT_PIPELINE
+        if not (path / INDEX).is_file():
+            raise FileNotFoundError(f"no pipeline at {str(path)!r}: expected {INDEX}, tokenizer/ and prior/ "
+                                    f"(write one with `qvae train` or ClockPipeline.save_pretrained)")
+        try:
+            index = json.loads((path / INDEX).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{str(path / INDEX)!r} is not valid JSON ({e})") from e
+        tokenizer = _load(VQVAEModel.from_pretrained, path / "tokenizer", "tokenizer")
+        prior = _load(AutoModelForCausalLM.from_pretrained, path / "prior", "prior")
+        pipe = cls(tokenizer, prior, index.get("image_size"), index.get("sampling"))
+        for key, actual in (("codebook_size", pipe.codebook_size), ("grid_shape", list(pipe.grid_shape))):
+            if key in index and index[key] != actual:
+                raise ValueError(f"{INDEX} says {key}={index[key]} but the stages have {actual}")
+        return pipe
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write the pipeline folder atomically (a crash never leaves half a pipeline)."""
+        with atomic_dir(path) as tmp:
+            self.tokenizer.save_pretrained(tmp / "tokenizer")
+            self.prior.save_pretrained(tmp / "prior")
+            index = {
+                "_class_name": type(self).__name__,
+                "tokenizer": [type(self.tokenizer).__module__.split(".")[0], type(self.tokenizer).__name__],
+                "prior": ["transformers", type(self.prior).__name__],
+                "codebook_size": self.codebook_size,
+                "grid_shape": list(self.grid_shape),
+                "image_size": self.image_size,
+                "sampling": self.sampling,
+                "versions": {name: _version(name) for name in ("qvae", "torch", "transformers")},
+            }
+            (tmp / INDEX).write_text(json.dumps(index, indent=2) + "\n")
+        return Path(path)
+
+    @torch.inference_mode()
+    def generate_ids(self, hours: Sequence[int], minutes: Sequence[int], num_images_per_prompt: int = 1,
+                     seed: int | None = None, batch_size: int = 256, **sampling) -> torch.Tensor:
+        """Code grids ``[len(hours) * n, h, w]``, condition-major, in batches of at most ``batch_size``."""
+        opts = {**self.sampling, **{k: v for k, v in sampling.items() if v is not None}}
+        per_batch = max(1, batch_size // num_images_per_prompt)
+        out = []
+        for i in range(0, len(hours), per_batch):
+            out.append(sample(self.prior, list(hours[i:i + per_batch]), list(minutes[i:i + per_batch]),
+                              num_per_condition=num_images_per_prompt, seed=None if seed is None else seed + i,
+                              **opts))
+        return torch.cat(out)
+
+    @torch.inference_mode()
+    def decode(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.tokenizer.decode(ids.to(self.tokenizer.device))
+
+    def __call__(self, prompt: str | Sequence[str], num_images_per_prompt: int = 1, guidance_scale: float | None = None,
+                 temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
+                 seed: int | None = None) -> list[Image.Image]:
+        """Clock pictures for one prompt or a list, ``num_images_per_prompt`` each, prompt-major."""
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise ValueError("no prompt given")
+        times = [parse_time(p) for p in prompts]
+        ids = self.generate_ids([h for h, _ in times], [m for _, m in times], num_images_per_prompt, seed=seed,
+                                guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p)
+        return to_pil(self.decode(ids))

@@ -1,0 +1,110 @@
+import json
+
+import pytest
+import torch
+
+from pipelines import ClockPipeline
+from pipelines.cli import main
+from pipelines.evaluate import diversity, load_reader, time_accuracy
+from pipelines.reader import circular_error
+from shared.clocks import render_clock
+from shared.images import to_tensor
+from stage1_vqvae import VQVAEConfig, VQVAEModel
+from stage2_prior import build_prior
+
+
+def tiny_tokenizer(codebook_size=64):
+    torch.manual_seed(0)
+    config = VQVAEConfig(image_size=32, downsample=8, channels=[8, 16, 16], decoder_channels=[8, 16, 16],
+                         latent_dim=8, codebook_size=codebook_size, kmeans_init=False)
+    return VQVAEModel(config).eval()
+
+
+def tiny_prior(codebook_size=64, grid=(4, 4)):
+    torch.manual_seed(0)
+    return build_prior(codebook_size, grid_shape=grid, preset="tiny")
+
+
+@pytest.fixture(scope="module")
+def pipe_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pipe") / "pipeline"
+    ClockPipeline(tiny_tokenizer(), tiny_prior()).save_pretrained(path)
+    return path
+
+
+def test_call_returns_images_prompt_major_and_is_seeded(pipe_dir):
+    pipe = ClockPipeline.from_pretrained(pipe_dir)
+    images = pipe(["quarter past three", "10:10"], num_images_per_prompt=3, seed=1, guidance_scale=2.0)
+    assert len(images) == 6 and all(im.size == (32, 32) and im.mode == "RGB" for im in images)
+    again = pipe(["quarter past three", "10:10"], num_images_per_prompt=3, seed=1, guidance_scale=2.0)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(images, again))
+    assert pipe.to("cpu") is pipe and pipe.device.type == "cpu"
+
+
+def test_folder_layout_and_round_trip(pipe_dir):
+    index = json.loads((pipe_dir / "model_index.json").read_text())
+    assert index["codebook_size"] == 64 and index["grid_shape"] == [4, 4]
+    assert (pipe_dir / "tokenizer" / "model.safetensors").exists() and (pipe_dir / "prior" / "model.safetensors").exists()
+    assert (pipe_dir / "prior" / "generation_config.json").exists()
+    pipe = ClockPipeline.from_pretrained(pipe_dir)
+    fresh = ClockPipeline(tiny_tokenizer(), tiny_prior())
+    assert torch.equal(pipe.generate_ids([3], [15], seed=0), fresh.generate_ids([3], [15], seed=0))
+
+
+def test_stages_that_disagree_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="codes"):
+        ClockPipeline(tiny_tokenizer(64), tiny_prior(codebook_size=32))
+    with pytest.raises(ValueError, match="grid"):
+        ClockPipeline(tiny_tokenizer(64), tiny_prior(grid=(8, 8)))
+
+
+def test_missing_or_corrupt_folders_give_clear_errors(tmp_path, pipe_dir):
+    with pytest.raises(FileNotFoundError, match="no pipeline"):
+        ClockPipeline.from_pretrained(tmp_path / "nothing")
+    broken = tmp_path / "broken"
+    ClockPipeline.from_pretrained(pipe_dir).save_pretrained(broken)
+    (broken / "prior" / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="corrupt"):
+        ClockPipeline.from_pretrained(broken)
+
+
+def test_bad_prompt_is_a_value_error(pipe_dir):
+    with pytest.raises(ValueError, match="banana"):
+        ClockPipeline.from_pretrained(pipe_dir)("banana")
+
+
+def test_cli_generate(tmp_path, pipe_dir, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["generate", "quarter past three", "7:40", "--n", "2", "--model", str(pipe_dir), "--out", str(out)]) == 0
+    assert out.exists() and "drew 4 clocks" in capsys.readouterr().out
+    assert main(["generate", "25:00", "--model", str(pipe_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'25:00'" in err[0]
+    assert main(["generate", "3:15", "--model", str(tmp_path / "missing")]) == 2
+
+
+def test_circular_error_wraps_around_the_dial():
+    assert circular_error(11, 58, 0, 1).item() == 3
+    assert circular_error(6, 0, 0, 0).item() == 360
+    assert circular_error([3], [15], [3], [15]).tolist() == [0]
+
+
+def test_shipped_reader_reads_real_clocks_and_scores_wrong_times_as_wrong():
+    reader = load_reader()
+    times = [(h, (7 * h + 13) % 60) for h in range(12)] * 2
+
+    def draw(shift):
+        return lambda hours, minutes: to_tensor([render_clock(h, (m + shift) % 60, style=i, seed=i)
+                                                 for i, (h, m) in enumerate(zip(hours, minutes))])
+    right, _ = time_accuracy(draw(0), reader, times)
+    wrong, _ = time_accuracy(draw(20), reader, times)
+    assert right["accuracy"] >= 0.95 and wrong["accuracy"] <= 0.05
+    assert set(right["per_hour"]) == {str(h or 12) for h in range(12)}
+
+
+def test_diversity_separates_identical_from_different_samples():
+    same = torch.zeros(2, 4, 3, 8, 8).flatten(0, 1)
+    varied = torch.randn(8, 3, 8, 8)
+    assert diversity(same, 4, torch.zeros(8, 2, 2, dtype=torch.long))["distinct_grids"] == 0.25
+    assert diversity(same, 4)["mean_pairwise_pixel_distance"] == 0
+    assert diversity(varied, 4)["mean_pairwise_pixel_distance"] > 0.5
