@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from transformers import get_cosine_schedule_with_warmup
 
@@ -43,7 +44,15 @@ class TrainingArguments:
 
 
 def make_accelerator(args: TrainingArguments) -> Accelerator:
-    """An Accelerator that logs to tensorboard under ``out/logs`` and seeds everything."""
+    """An Accelerator that logs to tensorboard under ``out/logs`` and seeds everything.
+
+    accelerate keeps process-wide singletons that refuse a second Accelerator with other
+    settings (``qvae train`` runs both stages, fp32 then bf16, in one process), so a
+    single-process run starts from a fresh state; a launched multi-process run keeps its own.
+    """
+    if PartialState().num_processes == 1:
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.grad_accum,
