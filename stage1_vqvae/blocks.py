@@ -1,7 +1,7 @@
 """Convolutional encoder / decoder shared by the VQ-VAE and the AE / VAE / CVAE baselines.
 
 Cheap on a CPU: a strided stem halves the resolution first, residual blocks run only at
-H/4 and below, and the decoder ends with one light full-resolution conv.
+H/4 and below, and the decoder ends with a sub-pixel conv at H/2 (no full-resolution conv).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Decoder(nn.Module):
     """``[B, in, h, w]`` -> ``[B, 3, h*f, w*f]``, mirroring the encoder (optionally wider)."""
 
     def __init__(self, in_channels: int, out_channels: int = 3, channels=(64, 128, 128), downsample: int = 8,
-                 num_res_blocks: int = 1, attention: bool = False, head_channels: int = 32):
+                 num_res_blocks: int = 1, attention: bool = False):
         super().__init__()
         ch = _levels(downsample, channels)
         layers = [nn.Conv2d(in_channels, ch[-1], 3, padding=1)]
@@ -87,8 +87,8 @@ class Decoder(nn.Module):
             layers.append(nn.ConvTranspose2d(ch[i], ch[i - 1], 4, 2, 1))
             if i > 1:  # no residual blocks at the stem's resolution (H/2): they dominate the cost
                 layers += [ResBlock(ch[i - 1]) for _ in range(num_res_blocks)]
-        layers += [_norm(ch[0]), nn.SiLU(), nn.ConvTranspose2d(ch[0], head_channels, 4, 2, 1), nn.SiLU(),
-                   nn.Conv2d(head_channels, out_channels, 3, padding=1)]
+        # sub-pixel output: a conv at H/2 predicts 2x2 pixels each (no full-resolution conv: cheap + sharp)
+        layers += [_norm(ch[0]), nn.SiLU(), nn.Conv2d(ch[0], 4 * out_channels, 3, padding=1), nn.PixelShuffle(2)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):

@@ -15,13 +15,18 @@ from .quantizer import VectorQuantizer
 
 
 class TokenizerConfigBase(PretrainedConfig):
-    """Fields shared by the VQ-VAE and the AE / VAE / CVAE baselines."""
+    """Fields shared by the VQ-VAE and the AE / VAE / CVAE baselines.
+
+    ``channels``: encoder widths at H/2, H/4, H/8 (one per halving); ``decoder_channels``
+    the decoder's (wider by default: the decoder must redraw thin clock hands);
+    ``edge_weight`` > 0 weights the reconstruction error up where the target has edges.
+    """
 
     def __init__(self, image_size: int = 64, in_channels: int = 3, downsample: int = 8,
-                 channels: list[int] | tuple[int, ...] = (64, 128, 128), decoder_channels=None,
-                 num_res_blocks: int = 1, decoder_res_blocks: int | None = None, attention: bool = False,
-                 head_channels: int = 32, latent_dim: int = 64, recon_loss: str = "mse",
-                 edge_weight: float = 0.0, **kwargs):
+                 channels: list[int] | tuple[int, ...] = (32, 64, 128),
+                 decoder_channels: list[int] | tuple[int, ...] | None = (64, 128, 256),
+                 num_res_blocks: int = 1, decoder_res_blocks: int | None = 2, attention: bool = False,
+                 latent_dim: int = 64, recon_loss: str = "mse", edge_weight: float = 0.0, **kwargs):
         if downsample not in (2, 4, 8, 16):
             raise ValueError(f"downsample must be 4 or 8 (a power of two), got {downsample}")
         if recon_loss not in ("mse", "l1"):
@@ -31,7 +36,7 @@ class TokenizerConfigBase(PretrainedConfig):
         self.decoder_channels = list(decoder_channels) if decoder_channels else list(channels)
         self.num_res_blocks = num_res_blocks
         self.decoder_res_blocks = num_res_blocks if decoder_res_blocks is None else decoder_res_blocks
-        self.attention, self.head_channels, self.latent_dim = attention, head_channels, latent_dim
+        self.attention, self.latent_dim = attention, latent_dim
         self.recon_loss, self.edge_weight = recon_loss, edge_weight
         super().__init__(**kwargs)
 
@@ -116,7 +121,7 @@ class VQVAEModel(TokenizerPreTrainedModel):
         c = config
         self.encoder = Encoder(c.in_channels, c.latent_dim, c.channels, c.downsample, c.num_res_blocks, c.attention)
         self.decoder = Decoder(c.latent_dim, c.in_channels, c.decoder_channels, c.downsample,
-                               c.decoder_res_blocks, c.attention, c.head_channels)
+                               c.decoder_res_blocks, c.attention)
         if c.quantizer == "fsq":
             self.quantizer = FSQ(tuple(c.fsq_levels), c.latent_dim)
         else:

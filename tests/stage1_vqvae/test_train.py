@@ -8,7 +8,7 @@ from shared.data import build_clock_dataset
 from stage1_vqvae import VQVAEModel
 from stage1_vqvae.train import add_arguments, run, train_tokenizer
 
-TINY = {"channels": [8, 16, 16], "head_channels": 8, "latent_dim": 8, "codebook_size": 16, "image_size": 32}
+TINY = {"channels": [8, 16, 16], "decoder_channels": [8, 16, 16], "decoder_res_blocks": 1, "latent_dim": 8, "codebook_size": 16, "image_size": 32}
 
 
 @pytest.fixture(scope="module")
