@@ -1,11 +1,11 @@
 """Stage 2: a conditional autoregressive prior over VQ code tokens (sees token ids only)."""
 
-from .data import load_tokens, make_batch, write_token_folder
+from .data import bits_per_token, load_tokens, make_batch, write_token_folder
 from .model import PRESETS, build_prior
 from .sampling import GuidedCodeSampler, sample
 from .vocab import Vocab, prior_vocab
 
-__all__ = ["PRESETS", "GuidedCodeSampler", "Vocab", "build_prior", "load_tokens", "make_batch", "prior_vocab",
+__all__ = ["PRESETS", "bits_per_token", "GuidedCodeSampler", "Vocab", "build_prior", "load_tokens", "make_batch", "prior_vocab",
            "sample", "write_token_folder", "train_prior", "load_prior"]
 
 

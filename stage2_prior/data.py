@@ -12,6 +12,7 @@ Columns used: ``ids`` (int16, the h*w grid flattened row-major), ``hour`` (0..11
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,22 @@ def write_token_folder(out, grids, hours, minutes, codebook_size: int, val_fract
     out = save_atomic(dd, out)
     (out / META).write_text(json.dumps({"codebook_size": int(codebook_size), "grid_shape": [h, w]}))
     return out
+
+
+@torch.no_grad()
+def bits_per_token(prior, ids, hours, minutes, batch_size: int = 256) -> float:
+    """Mean negative log-likelihood of code grids ``ids`` [B, h, w] given their times, in bits per code token."""
+    from .vocab import prior_vocab
+
+    vocab = prior_vocab(prior)
+    ids = torch.as_tensor(ids, dtype=torch.long).reshape(len(ids), -1)
+    hours, minutes = torch.as_tensor(hours).reshape(-1), torch.as_tensor(minutes).reshape(-1)
+    device = next(prior.parameters()).device
+    was_training = prior.training
+    prior.eval()
+    total = 0.0
+    for i in range(0, len(ids), batch_size):
+        input_ids, labels = make_batch(vocab, ids[i:i + batch_size], hours[i:i + batch_size], minutes[i:i + batch_size])
+        total += prior(input_ids=input_ids.to(device), labels=labels.to(device)).loss.item() * labels[:, 2:].numel()
+    prior.train(was_training)
+    return total / max(ids.numel(), 1) / math.log(2)

@@ -142,3 +142,14 @@ def test_cli_user_errors(tmp_path):
     from pipelines.cli import main
 
     assert main(["train-prior", "--tokens", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_bits_per_token_matches_model_loss(prior):
+    from stage2_prior import bits_per_token
+
+    v = prior_vocab(prior)
+    ids = torch.randint(0, K, (3, *GRID), generator=torch.Generator().manual_seed(2))
+    input_ids, labels = make_batch(v, ids.reshape(3, -1), [1, 2, 3], [4, 5, 6])
+    with torch.no_grad():
+        loss = prior(input_ids=input_ids, labels=labels).loss.item()
+    assert abs(bits_per_token(prior, ids, [1, 2, 3], [4, 5, 6], batch_size=2) - loss / 0.6931471805599453) < 1e-4
