@@ -17,8 +17,17 @@ $(BIN)/qvae: pyproject.toml
 
 install: $(BIN)/qvae
 
+PROMPTS := "quarter past three" "10:10" "half past seven" "ten to six" "noon" "7h05" \
+	"twenty-five past 11" "quarter to nine" "4:40 pm" "1:50" "8:25" "six o'clock"
+
+# a captioned grid of generated clocks, 4 per prompt, from the weights shipped in the package
 demo: install
-	$(BIN)/qvae data --out out/demo_data --train 720 --sheet out/demo_clocks.png
+	$(BIN)/qvae generate $(PROMPTS) --n 4 --out out/demo_clocks.png
+
+# everything from scratch on defaults (~30 min on a 2-core CPU): data, tokenizer, tokens,
+# prior, pipeline folder, conditional-VAE baseline, evaluation report, the grid
+train: install
+	$(BIN)/qvae train --out runs/default --tokenizer-steps 2200 --prior-steps 1500 --baseline-steps 600
 
 # pytest exits 5 when it collects no tests: say so and pass rather than fail CI.
 test: install

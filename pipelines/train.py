@@ -33,8 +33,9 @@ def _stage(name: str, done: bool, timings: dict):
 
 
 def train_all(out: str | Path, data: str | None = None, train_size: int = 20000, styles: int = 16,
-              tokenizer_steps: int = 2500, prior_steps: int = 3000, prior_preset: str = "small",
-              baseline_steps: int = 0, reader_steps: int = 0, evaluate_after: bool = True, seed: int = 0) -> dict:
+              tokenizer_steps: int = 3000, prior_steps: int = 2100, prior_preset: str = "small",
+              baseline_steps: int = 0, reader_steps: int = 0, evaluate_after: bool = True, seed: int = 0,
+              mixed_precision: str = "bf16") -> dict:
     from pipelines.generate import write_grid
     from pipelines.pipeline import ClockPipeline
     from pipelines.tokenize import export_tokens
@@ -52,7 +53,8 @@ def train_all(out: str | Path, data: str | None = None, train_size: int = 20000,
     tok_dir = out / "tokenizer" / "model"
     with _stage("2/7 tokenizer", tok_dir.exists(), timings):
         if not tok_dir.exists():
-            train_tokenizer(data_dir, out / "tokenizer", model="vqvae", steps=tokenizer_steps, seed=seed, resume=True)
+            train_tokenizer(data_dir, out / "tokenizer", model="vqvae", steps=tokenizer_steps, seed=seed, resume=True,
+                            mixed_precision=mixed_precision, eval_every=500, save_every=500)
     tokenizer = VQVAEModel.from_pretrained(str(tok_dir)).eval()
     tokens_dir = out / "tokens"
     with _stage("3/7 token export", (tokens_dir / "tokens.json").exists(), timings):
@@ -61,7 +63,8 @@ def train_all(out: str | Path, data: str | None = None, train_size: int = 20000,
     prior_dir = out / "prior" / "model"
     with _stage("4/7 prior", prior_dir.exists(), timings):
         if not prior_dir.exists():
-            train_prior(tokens_dir, out / "prior", preset=prior_preset, steps=prior_steps, seed=seed, resume=True)
+            train_prior(tokens_dir, out / "prior", preset=prior_preset, steps=prior_steps, seed=seed, resume=True,
+                        mixed_precision=mixed_precision)
     pipe_dir = out / "pipeline"
     with _stage("5/7 pipeline folder", False, timings):
         ClockPipeline(tokenizer, load_prior(str(prior_dir))).save_pretrained(pipe_dir)
@@ -79,7 +82,8 @@ def train_all(out: str | Path, data: str | None = None, train_size: int = 20000,
         cvae_dir = out / "cvae" / "model"
         with _stage("6/7 conditional-VAE baseline", cvae_dir.exists(), timings):
             if not cvae_dir.exists():
-                train_tokenizer(data_dir, out / "cvae", model="cvae", steps=baseline_steps, seed=seed, resume=True)
+                train_tokenizer(data_dir, out / "cvae", model="cvae", steps=baseline_steps, seed=seed, resume=True,
+                                mixed_precision=mixed_precision, eval_every=500, save_every=500)
     summary = {"pipeline": str(pipe_dir), "timings_s": timings}
     if evaluate_after:
         from pipelines.evaluate import evaluate
@@ -101,15 +105,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="an existing dataset folder (default: render one into OUT/data)")
     p.add_argument("--train-size", type=int, default=20000, help="training clocks to render")
     p.add_argument("--styles", type=int, default=16, help="distinct clock styles in the rendered data")
-    p.add_argument("--tokenizer-steps", type=int, default=2500)
-    p.add_argument("--prior-steps", type=int, default=3000)
+    p.add_argument("--tokenizer-steps", type=int, default=3000)
+    p.add_argument("--prior-steps", type=int, default=2100)
     p.add_argument("--prior-preset", default="small")
     p.add_argument("--baseline-steps", type=int, default=0, help="also train the conditional-VAE baseline (0: skip)")
     p.add_argument("--reader-steps", type=int, default=0, help="train a fresh clock reader (0: use the shipped one)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report")
+    p.add_argument("--mixed-precision", default="bf16", choices=["no", "bf16", "fp16"],
+                   help="autocast for both stages (bf16 measured ~1.5-2x faster on this AVX512-bf16 CPU)")
     p.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> None:
     train_all(args.out, args.data, args.train_size, args.styles, args.tokenizer_steps, args.prior_steps,
-              args.prior_preset, args.baseline_steps, args.reader_steps, not args.no_evaluate, args.seed)
+              args.prior_preset, args.baseline_steps, args.reader_steps, not args.no_evaluate, args.seed,
+              args.mixed_precision)
