@@ -18,11 +18,19 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState, PartialState
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, get_int_from_env, set_seed
 from transformers import get_cosine_schedule_with_warmup
 
 MANIFEST = "checkpoint.json"
+
+
+def launched_processes() -> int:
+    """How many processes the launcher started (``accelerate launch``, torchrun, MPI), read from
+    the environment without touching accelerate's state: a bare ``PartialState()`` made before
+    the Accelerator ignores ``ACCELERATE_USE_CPU`` and so would pin a 2-process CPU launch
+    (gloo) to two independent single-process runs."""
+    return get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
 
 
 @dataclass
@@ -50,7 +58,7 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
     settings (``qvae train`` runs both stages, fp32 then bf16, in one process), so a
     single-process run starts from a fresh state; a launched multi-process run keeps its own.
     """
-    if PartialState().num_processes == 1:
+    if launched_processes() == 1:
         AcceleratorState._reset_state()
         GradientState._reset_state()
     accelerator = Accelerator(
@@ -59,6 +67,10 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=args.out, logging_dir=str(Path(args.out) / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        # a prepared scheduler is stepped once per call: callers step it once per optimizer
+        # step (accelerate's default steps it num_processes times, for schedules written in
+        # single-process steps; ours are written in optimizer steps, whatever the scale)
+        step_scheduler_with_optimizer=False,
     )
     set_seed(args.seed)
     return accelerator

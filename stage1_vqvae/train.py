@@ -182,7 +182,8 @@ def train_tokenizer(data: str | Path, out: str | Path, model: str = "vqvae", con
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(net.parameters(), 1.0)
             optimizer.step()
-            schedule.step()
+            if accelerator.sync_gradients:
+                schedule.step()
             optimizer.zero_grad()
         seen += len(batch["images"])
         for key in ("loss", "recon_loss", "usage", "perplexity", "kl"):

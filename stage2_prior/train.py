@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from shared.files import save_atomic
-from shared.training import (TrainingArguments, args_dict, global_batch, make_accelerator, make_optimizer,
-                             micro_batches, resume_from_latest, save_checkpoint)
+from shared.training import (TrainingArguments, args_dict, global_batch, launched_processes, make_accelerator,
+                             make_optimizer, micro_batches, resume_from_latest, save_checkpoint)
 
 from .data import load_tokens, make_batch, split_tensors
 from .model import FAMILIES, PRESETS, build_prior, num_parameters
@@ -118,9 +118,9 @@ def _fresh_accelerate_state() -> None:
     """Let one Python process call ``train_prior`` again with other settings (bf16 after fp32,
     another accumulation): accelerate keeps process-wide singletons that refuse a change.
     Only in a single-process run; a launched multi-process run keeps its state."""
-    from accelerate.state import AcceleratorState, GradientState, PartialState
+    from accelerate.state import AcceleratorState, GradientState
 
-    if PartialState().num_processes == 1:
+    if launched_processes() == 1:
         AcceleratorState._reset_state()
         GradientState._reset_state()
 

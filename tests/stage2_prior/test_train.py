@@ -2,21 +2,10 @@
 
 import shutil
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
-from stage2_prior import write_token_folder
 from stage2_prior.train import train_prior
-
-
-@pytest.fixture(scope="module")
-def tokens(tmp_path_factory):
-    g = torch.Generator().manual_seed(0)
-    n = 160
-    hours, minutes = torch.randint(0, 12, (n,), generator=g), torch.randint(0, 60, (n,), generator=g)
-    grids = ((hours * 3) % 16)[:, None, None].expand(n, 4, 4).clone()
-    return write_token_folder(tmp_path_factory.mktemp("tok") / "tokens", grids, hours, minutes, 16)
 
 
 KW = dict(preset="tiny", batch_size=16, lr=3e-3, warmup_steps=2, eval_every=100, seed=1, progress=False)

@@ -1,0 +1,51 @@
+"""Test helper (not collected): run ``qvae`` exactly as a user would (``pipelines.cli``), then
+have EVERY process dump the state dict it ended with to ``OUT/rank{N}.pt``, so a test can
+check that all ranks hold bit-identical weights, codebooks and EMA buffers.
+
+    accelerate launch [...] tests/distributed_run.py train-tokenizer --out OUT ...
+
+``QVAE_TEST_STEP_DELAY=0.2`` sleeps that many seconds per micro step, so that a test can
+SIGKILL a tiny run mid-epoch at a known point.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import stage1_vqvae.train as stage1  # noqa: E402
+import stage2_prior.train as stage2  # noqa: E402
+from pipelines.cli import main  # noqa: E402
+
+
+def _dumping(train):
+    def wrapped(*args, **kwargs):
+        model, metrics = train(*args, **kwargs)
+        out = Path(kwargs["out"] if "out" in kwargs else args[1])
+        rank = int(os.environ.get("RANK", "0"))
+        torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, out / f"rank{rank}.pt")
+        return model, metrics
+    return wrapped
+
+
+def _slowed(micro_batches, delay: float):
+    def wrapped(*args, **kwargs):
+        for item in micro_batches(*args, **kwargs):
+            time.sleep(delay)
+            yield item
+    return wrapped
+
+
+if float(os.environ.get("QVAE_TEST_STEP_DELAY", "0")) > 0:
+    delay = float(os.environ["QVAE_TEST_STEP_DELAY"])
+    stage1.micro_batches = _slowed(stage1.micro_batches, delay)
+    stage2.micro_batches = _slowed(stage2.micro_batches, delay)
+stage1.train_tokenizer = _dumping(stage1.train_tokenizer)
+stage2.train_prior = _dumping(stage2.train_prior)
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
