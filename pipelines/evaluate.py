@@ -23,7 +23,7 @@ from shared.images import make_grid, psnr, to_pil, to_tensor
 
 DEFAULT_READER = Path(__file__).parent / "weights" / "reader"
 ALL_TIMES = [(h, m) for h in range(12) for m in range(60)]
-DIVERSITY_TIMES = [(3, 15), (10, 10), (7, 40), (12 % 12, 0), (6, 30), (9, 45), (1, 5), (4, 50)]
+DIVERSITY_TIMES = [(3, 15), (10, 10), (7, 40), (0, 0), (6, 30), (9, 45), (1, 5), (4, 50)]
 
 
 def load_reader(path: str | Path | None = None) -> ClockReader:
@@ -77,6 +77,12 @@ def tokenizer_metrics(tokenizer, images: torch.Tensor, batch: int = 256) -> dict
     return {"psnr_db": torch.cat(scores).mean().item(), "codebook_usage": used.float().mean().item()}
 
 
+def _time_grid(images: torch.Tensor, times):
+    """At most 60 of the generated clocks, spread over the dial, captioned with the asked time."""
+    k = max(1, len(times) // 60)
+    return make_grid(to_pil(images[::k][:60]), [f"{h or 12}:{m:02d}" for h, m in times[::k][:60]], ncols=10)
+
+
 def _markdown(report: dict) -> str:
     lines = ["# qvae evaluation", "", f"Model: `{report['model']}`  ", f"Clock reader: `{report['reader']}` "
              f"(reads {report['reader_accuracy_on_real_clocks']:.1%} of real test clocks within {TOLERANCE} min)", "",
@@ -87,7 +93,7 @@ def _markdown(report: dict) -> str:
         lines.append(f"| {row['generator']} | {row['setting']} | {row['accuracy']:.1%} | {row['mean_error_minutes']:.1f} | "
                      f"{div.get('mean_pairwise_pixel_distance', float('nan')):.3f} | "
                      f"{div.get('distinct_grids', float('nan')):.2f} |")
-    for key in ("tokenizer", "prior", "timing"):
+    for key in ("tokenizer", "prior"):
         if key in report:
             lines += ["", f"**{key}**: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                                                      for k, v in report[key].items())]
@@ -98,10 +104,16 @@ def _markdown(report: dict) -> str:
 
 
 def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_path=None, data=None,
-             guidance_scales=(1.0, 2.0, 3.0), n_diversity: int = 8, seed: int = 0) -> dict:
+             guidance_scales=(1.0, 2.0, 3.0), n_diversity: int = 8, seed: int = 0, times=ALL_TIMES,
+             **sampling) -> dict:
+    """Measure a pipeline folder (and optionally a conditional VAE) and write the report files.
+
+    ``sampling`` (temperature, top_k, top_p) overrides the pipeline's defaults for every row.
+    """
     from pipelines.pipeline import ClockPipeline
     from shared.clocks import render_clock
     from shared.data import load_images
+    from stage2_prior import bits_per_token
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,26 +134,24 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
     recon = pipe.tokenizer.decode(pipe.tokenizer.encode(real))
     rh, rm = reader.read(recon)
     report["tokenizer"]["readable_after_reconstruction"] = (circular_error(rh, rm, real_h, real_m) <= TOLERANCE).float().mean().item()
-    prior_bits = getattr(__import__("stage2_prior"), "bits_per_token", None)
-    if prior_bits is not None:
-        ids = pipe.tokenizer.encode(real)
-        report["prior"] = {"bits_per_token": prior_bits(pipe.prior, ids, real_h, real_m)}
+    report["prior"] = {"bits_per_token": bits_per_token(pipe.prior, pipe.tokenizer.encode(real), real_h, real_m)}
 
     div_h = [h for h, _ in DIVERSITY_TIMES for _ in range(n_diversity)]
     div_m = [m for _, m in DIVERSITY_TIMES for _ in range(n_diversity)]
     for g in guidance_scales:
         def draw(hours, minutes, g=g):
-            return pipe.decode(pipe.generate_ids(hours, minutes, seed=seed, guidance_scale=g))
+            return pipe.decode(pipe.generate_ids(hours, minutes, seed=seed, guidance_scale=g, **sampling))
         start = time.perf_counter()
-        row, images = time_accuracy(draw, reader, desc=f"qvae guidance {g}")
-        row.update(generator="qvae", setting=f"guidance {g}", seconds=time.perf_counter() - start)
+        row, images = time_accuracy(draw, reader, times, desc=f"qvae guidance {g}")
+        setting = ", ".join([f"guidance {g}"] + [f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items()
+                                                 if k != "guidance_scale" and v is not None])
+        row.update(generator="qvae", setting=setting, seconds=time.perf_counter() - start)
         ids = pipe.generate_ids([h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES],
-                                num_images_per_prompt=n_diversity, seed=seed + 1, guidance_scale=g)
+                                num_images_per_prompt=n_diversity, seed=seed + 1, guidance_scale=g, **sampling)
         samples = pipe.decode(ids)
         row["diversity"] = diversity(samples, n_diversity, ids)
         report["rows"].append(row)
-        make_grid(to_pil(images[::12][:60]), [f"{h or 12}:{m:02d}" for h, m in ALL_TIMES[::12][:60]], ncols=10
-                  ).save(out / f"qvae_guidance_{g:g}.png")
+        _time_grid(images, times).save(out / f"qvae_guidance_{g:g}.png")
         make_grid(to_pil(samples), [f"{h or 12}:{m:02d}" for h, m in zip(div_h, div_m)], ncols=n_diversity
                   ).save(out / f"qvae_diversity_guidance_{g:g}.png")
     if cvae_path:
@@ -153,13 +163,12 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
         def draw_cvae(hours, minutes):
             with torch.inference_mode():
                 return torch.cat([cvae.sample(h, m, 1) for h, m in zip(hours, minutes)])
-        row, images = time_accuracy(draw_cvae, reader, desc="conditional VAE")
+        row, images = time_accuracy(draw_cvae, reader, times, desc="conditional VAE")
         with torch.inference_mode():
             samples = torch.cat([cvae.sample(h, m, n_diversity) for h, m in DIVERSITY_TIMES])
         row.update(generator="conditional VAE", setting="N(0, I)", diversity=diversity(samples, n_diversity))
         report["rows"].append(row)
-        make_grid(to_pil(images[::12][:60]), [f"{h or 12}:{m:02d}" for h, m in ALL_TIMES[::12][:60]], ncols=10
-                  ).save(out / "cvae.png")
+        _time_grid(images, times).save(out / "cvae.png")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(_markdown(report))
     return report
@@ -172,6 +181,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cvae", help="a trained conditional VAE folder to measure side by side")
     p.add_argument("--data", help="dataset folder whose test split gives the real clocks")
     p.add_argument("--guidance", default="1,2,3", help="comma-separated guidance scales")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default: the pipeline's)")
+    p.add_argument("--top-k", type=int, help="top-k sampling (default: the pipeline's)")
+    p.add_argument("--times", type=int, default=720, help="evaluate every (720 / TIMES)-th time only, for quick sweeps")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -180,6 +192,10 @@ def run(args: argparse.Namespace) -> None:
         scales = tuple(float(g) for g in args.guidance.split(","))
     except ValueError:
         raise ValueError(f"--guidance must be comma-separated numbers, got {args.guidance!r}") from None
-    report = evaluate(args.model, args.out, args.reader, args.cvae, args.data, scales, seed=args.seed)
+    if not 1 <= args.times <= 720 or 720 % args.times:
+        raise ValueError(f"--times must divide 720 (e.g. 720, 240, 144, 72), got {args.times}")
+    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k)) if v is not None}
+    report = evaluate(args.model, args.out, args.reader, args.cvae, args.data, scales, seed=args.seed,
+                      times=ALL_TIMES[::720 // args.times], **sampling)
     print(_markdown(report))
     print(f"report written to {Path(args.out).resolve()}/report.md")
