@@ -7,8 +7,10 @@ stage-2 causal LM). The two stages meet only here, through token ids.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -90,19 +92,24 @@ class ClockPipeline:
             index = json.loads((path / INDEX).read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{str(path / INDEX)!r} is not valid JSON ({e})") from e
-        tokenizer = _load(VQVAEModel.from_pretrained, path / "tokenizer", "tokenizer")
-        prior = _load(AutoModelForCausalLM.from_pretrained, path / "prior", "prior")
+        # weights may be stored in half precision to keep the folder small; compute in float32
+        tokenizer = _load(partial(VQVAEModel.from_pretrained, dtype=torch.float32), path / "tokenizer", "tokenizer")
+        prior = _load(partial(AutoModelForCausalLM.from_pretrained, dtype=torch.float32), path / "prior", "prior")
         pipe = cls(tokenizer, prior, index.get("image_size"), index.get("sampling"))
         for key, actual in (("codebook_size", pipe.codebook_size), ("grid_shape", list(pipe.grid_shape))):
             if key in index and index[key] != actual:
                 raise ValueError(f"{INDEX} says {key}={index[key]} but the stages have {actual}")
         return pipe
 
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write the pipeline folder atomically (a crash never leaves half a pipeline)."""
+    def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write the pipeline folder atomically (a crash never leaves half a pipeline).
+
+        ``dtype=torch.float16`` stores the weights at half the size (the shipped weights do);
+        ``from_pretrained`` loads them back into float32.
+        """
         with atomic_dir(path) as tmp:
-            self.tokenizer.save_pretrained(tmp / "tokenizer")
-            self.prior.save_pretrained(tmp / "prior")
+            for name, model in (("tokenizer", self.tokenizer), ("prior", self.prior)):
+                (copy.deepcopy(model).to(dtype) if dtype else model).save_pretrained(tmp / name)
             index = {
                 "_class_name": type(self).__name__,
                 "tokenizer": [type(self.tokenizer).__module__.split(".")[0], type(self.tokenizer).__name__],

@@ -108,3 +108,14 @@ def test_diversity_separates_identical_from_different_samples():
     assert diversity(same, 4, torch.zeros(8, 2, 2, dtype=torch.long))["distinct_grids"] == 0.25
     assert diversity(same, 4)["mean_pairwise_pixel_distance"] == 0
     assert diversity(varied, 4)["mean_pairwise_pixel_distance"] > 0.5
+
+
+def test_half_precision_folder_is_smaller_and_loads_as_float32(tmp_path, pipe_dir):
+    pipe = ClockPipeline.from_pretrained(pipe_dir)
+    pipe.save_pretrained(tmp_path / "half", dtype=torch.float16)
+    size = lambda d: sum(f.stat().st_size for f in d.rglob("*.safetensors"))  # noqa: E731
+    assert size(tmp_path / "half") < 0.6 * size(pipe_dir)
+    half = ClockPipeline.from_pretrained(tmp_path / "half")
+    assert half.tokenizer.dtype == torch.float32 and half.prior.dtype == torch.float32
+    assert pipe.tokenizer.dtype == torch.float32  # saving did not cast the live models
+    assert len(half("noon", num_images_per_prompt=2, seed=0)) == 2
