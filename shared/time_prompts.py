@@ -34,7 +34,8 @@ FILLER = {
     "where", "when", "what", "should", "be", "display", "displaying", "displays", "please",
 }
 
-_DIGITAL = re.compile(r"(?<![\d.:])(\d{1,2})\s*(?::|\.|h)\s*(\d{1,2})(?![\d.:])")
+# optional seconds ("3:15:30") are accepted and ignored: the dial shows hours and minutes
+_DIGITAL = re.compile(r"(?<![\d.:])(\d{1,2})\s*(?::|\.|h)\s*(\d{1,2})(?::\d{2})?(?![\d.:])")
 _MILITARY = re.compile(r"(?<![\d.:])([01]\d|2[0-3])([0-5]\d)(?![\d.:])")
 _HOUR_ONLY_H = re.compile(r"(?<![\d.:])(\d{1,2})\s*h(?![a-z\d])")
 _NUMBER = re.compile(r"\d+")
@@ -53,13 +54,13 @@ def _normalize(text: str) -> str:
     t = re.sub(r"\ba\.\s?m\.?", "am", t)
     t = re.sub(r"\bp\.\s?m\.?", "pm", t)
     t = re.sub(r"o['’ ]?\s?clock", " oclock", t)
-    t = re.sub(r"\b(it|that)['’]s\b", r"\1 is", t)
+    t = re.sub(r"\b(\w+)['’]s\b", r"\1 is", t)
     t = re.sub(r"(\d)\s*(am|pm)\b", r"\1 \2", t)
     return t
 
 
 def _words(text: str) -> list[str]:
-    return [w for w in re.split(r"[\s,;!?\-–—]+|(?<!\d)\.|\.(?!\d)", text) if w]
+    return [w for w in re.split(r"[^a-z0-9']+", text) if w.strip("'")]
 
 
 def _merge_numbers(words: list[str]) -> list[object]:

@@ -14,6 +14,9 @@ KNOWN = {
     "ten to one": (0, 50), "quarter to twelve": (11, 45), "12:00 am": (0, 0), "1545": (3, 45),
     "it's ten past two": (2, 10), "20 minutes past 4": (4, 20), "3pm": (3, 0),
     "a clock at 10:10": (10, 10), "6:30 in the evening": (6, 30), "one minute to four": (3, 59),
+    "time: 3:15": (3, 15), "03:15:30": (3, 15), '"3:15"': (3, 15), "quarter after three": (3, 15),
+    "5 to 3": (2, 55), "quarter til four": (3, 45), "twelve thirty": (0, 30), "15h30": (3, 30),
+    "2:30 P.M.": (2, 30), "quarter to midnight": (11, 45), "what's 9:45": (9, 45),
 }
 
 
