@@ -86,7 +86,8 @@ def _time_grid(images: torch.Tensor, times):
 def _markdown(report: dict) -> str:
     lines = ["# qvae evaluation", "", f"Model: `{report['model']}`  ", f"Clock reader: `{report['reader']}` "
              f"(reads {report['reader_accuracy_on_real_clocks']:.1%} of real test clocks within {TOLERANCE} min)", "",
-             "| generator | setting | time accuracy (720 prompts) | mean error (min) | pixel diversity | distinct grids |",
+             f"| generator | setting | time accuracy ({report['rows'][0]['n'] if report['rows'] else 0} prompts, one per time) "
+             "| mean error (min) | pixel diversity | distinct grids |",
              "|---|---|---|---|---|---|"]
     for row in report["rows"]:
         div = row.get("diversity", {})
@@ -108,7 +109,7 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
              **sampling) -> dict:
     """Measure a pipeline folder (and optionally a conditional VAE) and write the report files.
 
-    ``sampling`` (temperature, top_k, top_p) overrides the pipeline's defaults for every row.
+    ``sampling`` (temperature, top_k, top_p, min_p) overrides the pipeline's defaults for every row.
     """
     from pipelines.pipeline import ClockPipeline
     from shared.clocks import render_clock
@@ -183,6 +184,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", default="1,2,3", help="comma-separated guidance scales")
     p.add_argument("--temperature", type=float, help="sampling temperature (default: the pipeline's)")
     p.add_argument("--top-k", type=int, help="top-k sampling (default: the pipeline's)")
+    p.add_argument("--min-p", type=float, help="min-p on the conditional distribution (default: the pipeline's)")
     p.add_argument("--times", type=int, default=720, help="evaluate every (720 / TIMES)-th time only, for quick sweeps")
     p.add_argument("--seed", type=int, default=0)
 
@@ -194,7 +196,8 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--guidance must be comma-separated numbers, got {args.guidance!r}") from None
     if not 1 <= args.times <= 720 or 720 % args.times:
         raise ValueError(f"--times must divide 720 (e.g. 720, 240, 144, 72), got {args.times}")
-    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k)) if v is not None}
+    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("min_p", args.min_p))
+                if v is not None}
     report = evaluate(args.model, args.out, args.reader, args.cvae, args.data, scales, seed=args.seed,
                       times=ALL_TIMES[::720 // args.times], **sampling)
     print(_markdown(report))

@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-k", type=int)
     p.add_argument("--top-p", type=float)
+    p.add_argument("--min-p", type=float, help="keep codes with conditional probability >= MIN_P x the top one's")
     p.add_argument("--scale", type=int, default=2, help="enlarge each tile this many times in the grid")
 
 
@@ -48,5 +49,5 @@ def run(args: argparse.Namespace) -> None:
 
     pipe = ClockPipeline.from_pretrained(args.model)
     out, took = write_grid(pipe, args.prompts, args.n, args.out, args.seed, args.scale, guidance_scale=args.guidance,
-                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
     print(f"drew {len(args.prompts) * args.n} clocks in {took:.2f}s -> {out.resolve()}")

@@ -27,7 +27,7 @@ from stage2_prior import prior_vocab, sample
 
 DEFAULT_PIPELINE = Path(__file__).parent / "weights" / "clock_pipeline"
 INDEX = "model_index.json"
-SAMPLING_DEFAULTS = {"guidance_scale": 3.0, "temperature": 1.0, "top_k": None, "top_p": None}
+SAMPLING_DEFAULTS = {"guidance_scale": 3.0, "temperature": 1.0, "top_k": None, "top_p": None, "min_p": 0.1}
 
 
 def _version(name: str) -> str:
@@ -142,12 +142,13 @@ class ClockPipeline:
 
     def __call__(self, prompt: str | Sequence[str], num_images_per_prompt: int = 1, guidance_scale: float | None = None,
                  temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
-                 seed: int | None = None) -> list[Image.Image]:
+                 seed: int | None = None, min_p: float | None = None) -> list[Image.Image]:
         """Clock pictures for one prompt or a list, ``num_images_per_prompt`` each, prompt-major."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise ValueError("no prompt given")
         times = [parse_time(p) for p in prompts]
         ids = self.generate_ids([h for h, _ in times], [m for _, m in times], num_images_per_prompt, seed=seed,
-                                guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p)
+                                guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p,
+                                min_p=min_p)
         return to_pil(self.decode(ids))
