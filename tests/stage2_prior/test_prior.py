@@ -153,3 +153,16 @@ def test_bits_per_token_matches_model_loss(prior):
     with torch.no_grad():
         loss = prior(input_ids=input_ids, labels=labels).loss.item()
     assert abs(bits_per_token(prior, ids, [1, 2, 3], [4, 5, 6], batch_size=2) - loss / 0.6931471805599453) < 1e-4
+
+
+def test_min_p_stops_guidance_from_boosting_implausible_codes():
+    from stage2_prior import GuidedCodeSampler
+
+    # code 2 is implausible under both models but far less so under the conditional one:
+    # guidance (u + 3 (c - u)) alone makes it the winner; min_p on the conditional removes it
+    cond = torch.tensor([[0.0, -1.0, -10.0, -50.0]])
+    uncond = torch.tensor([[0.0, -1.0, -30.0, -50.0]])
+    scores = torch.cat([cond, uncond])
+    pick = lambda **kw: GuidedCodeSampler(3, 1, guidance_scale=3.0, temperature=0, **kw)(None, scores)[0].argmax().item()  # noqa: E731
+    assert pick() == 2
+    assert pick(min_p=0.1) == 0
