@@ -36,6 +36,7 @@ from pipelines.llm_tokens import (EOI, ImageTokenMap, extend_tokenizer, grid_tok
 from pipelines.tokenize import export_tokens, load_tokenizer, load_tokens
 from shared.data import build_clock_dataset, load_images
 from shared.images import make_grid, to_pil
+from shared.time_prompts import parse_time
 
 EOS = "<|endoftext|>"
 DEFAULT_TIMES = ["7:40", "3:15", "12:00", "9:30", "1:05", "10:50", "6:20", "4:45"]
@@ -44,13 +45,6 @@ DEFAULT_TIMES = ["7:40", "3:15", "12:00", "9:30", "1:05", "10:50", "6:20", "4:45
 def caption(hour: int, minute: int) -> str:
     """``The clock shows 3:15.`` (hour 0 is written 12)."""
     return f"The clock shows {hour % 12 or 12}:{minute:02d}."
-
-
-def parse_time(text: str) -> tuple[int, int]:
-    hour, minute = (int(v) for v in text.split(":"))
-    if not (1 <= hour <= 12 and 0 <= minute < 60):
-        raise ValueError(f"times are H:MM with H in 1..12, got {text!r}")
-    return hour % 12, minute
 
 
 def build_texts(tokens: datasets.Dataset, grid_shape, row_separators: bool = False) -> list[str]:
