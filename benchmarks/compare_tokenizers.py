@@ -67,7 +67,7 @@ def main() -> None:
                 row["codebook_usage"] = ids.unique().numel() / model.config.codebook_size
             tiles = to_pil(torch.cat([images[:8], recon[:8]]))
             if kind == "vae":
-                samples = model.decode(model.sample_prior(8, torch.Generator().manual_seed(0)))
+                samples = model.sample_prior(8, torch.Generator().manual_seed(0))
                 tiles += to_pil(samples.clamp(-1, 1))
         rows.append(row)
         captions = ["original"] * 8 + ["reconstruction"] * 8 + ["sample N(0,I)"] * (len(tiles) - 16)
