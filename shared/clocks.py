@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from shared.images import font
 
 RGB = tuple[int, int, int]
 SUPERSAMPLE = 4
@@ -96,14 +97,6 @@ def hand_angles(hour: int, minute: int, second: float = 0.0) -> tuple[float, flo
     return (hour % 12) * 30.0 + minute * 0.5 + second / 120.0, minute * 6.0 + second / 10.0
 
 
-@lru_cache(maxsize=16)
-def _font(px: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=px)
-    except TypeError:  # Pillow without FreeType: fixed-size bitmap font
-        return ImageFont.load_default()
-
-
 def _point(c: float, r: float, angle: float) -> tuple[float, float]:
     a = math.radians(angle)
     return c + r * math.sin(a), c - r * math.cos(a)
@@ -149,11 +142,11 @@ def _draw_marks(draw: ImageDraw.ImageDraw, c: float, radius: float, style: Clock
             draw.line([_point(c, inner * (0.78 if i % 3 == 0 else 0.84), i * 30), _point(c, inner * 0.98, i * 30)],
                       fill=style.mark_color, width=max(1, round(w)))
     elif style.marks in ("arabic", "roman"):
-        font = _font(max(8, round(radius * (0.24 if style.marks == "arabic" else 0.17))))
+        text_font = font(max(8, round(radius * (0.24 if style.marks == "arabic" else 0.17))))
         for i in range(12):
             text = str(i or 12) if style.marks == "arabic" else ROMAN[i]
             x, y = _point(c, inner * 0.8, i * 30)
-            draw.text((x, y), text, fill=style.mark_color, font=font, anchor="mm")
+            draw.text((x, y), text, fill=style.mark_color, font=text_font, anchor="mm")
 
 
 def render_clock(hour: int, minute: int, style: ClockStyle | int | None = None, size: int = 64,

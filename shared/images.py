@@ -7,6 +7,7 @@ PIL image or a ``uint8`` array. Every conversion in the project goes through her
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -61,7 +62,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(4.0 / mse)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.ImageFont:
+    """The default font at ``size`` pixels (a fixed bitmap font where Pillow lacks FreeType)."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow built without FreeType
@@ -91,21 +94,21 @@ def make_grid(
     tw = max(t.width for t in tiles)
     th = max(t.height for t in tiles)
     font_size = max(10, min(16, tw // 8))
-    font = _font(font_size)
+    font_ = font(font_size)
     cap_h = font_size + 6 if captions is not None else 0
     top = font_size + 10 if title else 0
     grid = Image.new("RGB", (ncols * (tw + pad) + pad, top + nrows * (th + cap_h + pad) + pad), "white")
     draw = ImageDraw.Draw(grid)
     if title:
-        draw.text((pad, 4), title, fill="black", font=font)
+        draw.text((pad, 4), title, fill="black", font=font_)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, ncols)
         x, y = pad + c * (tw + pad), top + pad + r * (th + cap_h + pad)
         grid.paste(tile, (x, y))
         if captions is not None:
             text = str(captions[i])
-            while len(text) > 1 and draw.textlength(text, font=font) > tw:
+            while len(text) > 1 and draw.textlength(text, font=font_) > tw:
                 text = text[:-1]
-            w = draw.textlength(text, font=font)
-            draw.text((x + (tw - w) / 2, y + th + 2), text, fill="black", font=font)
+            w = draw.textlength(text, font=font_)
+            draw.text((x + (tw - w) / 2, y + th + 2), text, fill="black", font=font_)
     return grid

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from shared.files import save_atomic
-from shared.training import (TrainingArguments, args_dict, global_batch, launched_processes, make_accelerator,
+from shared.training import (TrainingArguments, args_dict, global_batch, make_accelerator,
                              make_optimizer, micro_batches, resume_from_latest, save_checkpoint)
 
 from .data import load_tokens, make_batch, split_tensors
@@ -114,20 +114,8 @@ def _check(args: PriorTrainingArguments):
         raise ValueError(f"--lr must be > 0, got {args.lr}")
 
 
-def _fresh_accelerate_state() -> None:
-    """Let one Python process call ``train_prior`` again with other settings (bf16 after fp32,
-    another accumulation): accelerate keeps process-wide singletons that refuse a change.
-    Only in a single-process run; a launched multi-process run keeps its state."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    if launched_processes() == 1:
-        AcceleratorState._reset_state()
-        GradientState._reset_state()
-
-
 def _train(args: PriorTrainingArguments, overrides: dict):
     _check(args)
-    _fresh_accelerate_state()
     dd, vocab = load_tokens(args.tokens)
     train_ds = split_tensors(dd["train"], vocab, args.holdout_times)
     val_split = dd["validation"] if "validation" in dd else None
