@@ -13,6 +13,8 @@ import importlib
 import os
 import sys
 
+from shared.errors import UserError
+
 COMMANDS = {
     "data": ("shared.data_cli", "render the clock dataset (train/validation/test) to a folder"),
     "train-tokenizer": ("stage1_vqvae.train", "train the stage-1 tokenizer (vqvae) or a baseline (ae, vae, cvae)"),
@@ -21,8 +23,10 @@ COMMANDS = {
     "train": ("pipelines.train", "the whole chain: data, tokenizer, tokens, prior, pipeline folder"),
     "generate": ("pipelines.generate", "draw clocks for time prompts into a captioned grid"),
     "evaluate": ("pipelines.evaluate", "measure a pipeline folder with the clock reader"),
+    "serve": ("pipelines.serve", "a local web page to type a time and see clocks (needs the web extra)"),
 }
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError)
+
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError, UserError)
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:

@@ -1,0 +1,138 @@
+"""``qvae serve``: a local web page to type a time and see clocks (gradio, the ``web`` extra).
+
+The pipeline and the clock reader load once, at start, and every request is one batched
+pipeline call. The queue runs one request at a time: the CPU has no room for two, and
+the models are shared, so a second request waits its turn rather than failing.
+
+The drawing is also an API endpoint, ``/generate(prompt, num_images, guidance_scale,
+seed, temperature=<pipeline default>)``, returning the gallery::
+
+    gradio_client.Client("http://127.0.0.1:7860/").predict(
+        "quarter past three", 4, 3.0, 0, api_name="/generate")
+
+Each image is captioned with the time the clock reader reads off it, so the page shows
+at a glance whether the clock is right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+
+from shared.errors import UserError
+from shared.time_prompts import format_time
+
+MAX_IMAGES = 64
+EXAMPLES = ["quarter past three", "ten to six", "10:10", "half past seven", "noon", "twenty-five to four",
+            "4:40 pm", "7h05"]
+# 64 px clocks shown large: keep their pixels sharp instead of letting the browser blur them
+CSS = "#gallery img { image-rendering: pixelated; }"
+
+
+def _gradio():
+    try:
+        import gradio
+    except ImportError as e:
+        raise UserError('qvae serve needs gradio, which comes with the web extra: pip install "qvae[web]"') from e
+    return gradio
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="pipeline folder (default: the weights shipped with qvae)")
+    p.add_argument("--reader", help="clock-reader folder for the captions (default: the shipped reader)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--max-images", type=int, default=MAX_IMAGES, help="most images one request may ask for")
+
+
+def caption(reader, images, hour: int, minute: int) -> list[str]:
+    """'shows 3:15' per image, as the clock reader reads it, marked against the asked time."""
+    from pipelines.reader import TOLERANCE, circular_error
+    from shared.images import to_tensor
+
+    hours, minutes = reader.read(to_tensor(images))
+    errors = circular_error(hours, minutes, hour, minute)
+    return [f"shows {format_time(int(h), int(m))} {'✓' if e <= TOLERANCE else '✗'}"
+            for h, m, e in zip(hours, minutes, errors)]
+
+
+def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
+    """The request handler: ``(prompt, num_images, guidance_scale, seed, temperature) -> [(image, caption)]``."""
+    gr = _gradio()
+    from shared.time_prompts import parse_time
+
+    def generate(prompt: str, num_images: int, guidance_scale: float, seed: int | None,
+                 temperature: float = pipe.sampling["temperature"]):
+        try:
+            hour, minute = parse_time(prompt or "")
+            num_images = int(num_images)
+            if not 1 <= num_images <= max_images:
+                raise ValueError(f"num_images must be between 1 and {max_images}, got {num_images}")
+            if guidance_scale is None or guidance_scale < 0:
+                raise ValueError(f"guidance_scale must be >= 0 (1 = no guidance), got {guidance_scale}")
+            images = pipe(prompt, num_images_per_prompt=num_images, guidance_scale=float(guidance_scale),
+                          temperature=float(temperature), seed=int(seed or 0))
+        except ValueError as e:  # the user's input: show the message in the page, not a traceback
+            raise gr.Error(str(e), print_exception=False) from e
+        return list(zip(images, caption(reader, images, hour, minute)))
+
+    return generate
+
+
+def prepare(prompt: str, seed, randomize: bool) -> tuple[int, str]:
+    """Before drawing: the seed to use (a fresh one if asked) and a line saying what the prompt was read as."""
+    from shared.time_prompts import parse_time
+
+    seed = random.randrange(2**31) if randomize else int(seed or 0)
+    try:
+        status = f"**{format_time(*parse_time(prompt or ''))}**, read from {prompt.strip()!r}, seed {seed}"
+    except ValueError as e:
+        status = f"⚠️ {e}"
+    return seed, status
+
+
+def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
+    """The page: prompt, options, a Draw button and a captioned gallery."""
+    gr = _gradio()
+    generate = make_generate(pipe, reader, max_images)
+    size = pipe.image_size
+    with gr.Blocks(title="qvae: clocks from time prompts") as demo:
+        gr.Markdown(f"# qvae\nType a time, in digits or words, and get clocks that show it "
+                    f"({size}x{size} px, drawn on the CPU by a VQ-VAE tokenizer + autoregressive prior). "
+                    "Each caption is the time a separate clock-reading network reads off the picture.")
+        with gr.Row():
+            prompt = gr.Textbox(label="Time", placeholder="quarter past three", value="quarter past three",
+                                scale=4, elem_id="prompt")
+            draw = gr.Button("Draw", variant="primary", scale=1, elem_id="draw")
+        gr.Examples(EXAMPLES, inputs=prompt, label="Try")
+        with gr.Row():
+            num_images = gr.Slider(1, max_images, value=8, step=1, label="Number of images")
+            guidance = gr.Slider(0, 5, value=pipe.sampling["guidance_scale"], step=0.5,
+                                 label="Guidance scale (1 = none)")
+            temperature = gr.Slider(0.1, 1.5, value=pipe.sampling["temperature"], step=0.05, label="Temperature")
+        with gr.Row():
+            seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+            randomize = gr.Checkbox(value=False, label="Random seed")
+        status = gr.Markdown(elem_id="status")
+        gallery = gr.Gallery(label="Clocks", columns=4, height="auto", format="png", elem_id="gallery",
+                             object_fit="contain")
+        gr.on([draw.click, prompt.submit], prepare, [prompt, seed, randomize], [seed, status], queue=False,
+              api_visibility="private").then(generate, [prompt, num_images, guidance, seed, temperature], gallery,
+                                              api_name="generate")
+    return demo.queue(default_concurrency_limit=1, max_size=32)
+
+
+def run(args: argparse.Namespace) -> None:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the machine may be offline
+    _gradio()  # fail before loading the models
+    if args.max_images < 1:
+        raise ValueError(f"--max-images must be at least 1, got {args.max_images}")
+    from pipelines.evaluate import load_reader
+    from pipelines.pipeline import ClockPipeline
+
+    demo = build_demo(ClockPipeline.from_pretrained(args.model), load_reader(args.reader), args.max_images)
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, show_error=True, css=CSS)
+    except OSError as e:  # port taken or address not available
+        raise UserError(f"cannot serve on {args.host}:{args.port}: {str(e).splitlines()[0]}") from e
