@@ -31,6 +31,7 @@ CSS = "#gallery img { image-rendering: pixelated; }"
 
 
 def _gradio():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the machine may be offline
     try:
         import gradio
     except ImportError as e:
@@ -117,14 +118,15 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
         status = gr.Markdown(elem_id="status")
         gallery = gr.Gallery(label="Clocks", columns=4, height="auto", format="png", elem_id="gallery",
                              object_fit="contain")
-        gr.on([draw.click, prompt.submit], prepare, [prompt, seed, randomize], [seed, status], queue=False,
-              api_visibility="private").then(generate, [prompt, num_images, guidance, seed, temperature], gallery,
-                                              api_name="generate")
+        # always_last: a Draw pressed while clocks are being drawn runs next, instead of being dropped
+        event = gr.on([draw.click, prompt.submit], prepare, [prompt, seed, randomize], [seed, status], queue=False,
+                      api_visibility="private", trigger_mode="always_last")
+        event.then(generate, [prompt, num_images, guidance, seed, temperature], gallery, api_name="generate",
+                   trigger_mode="always_last")
     return demo.queue(default_concurrency_limit=1, max_size=32)
 
 
 def run(args: argparse.Namespace) -> None:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the machine may be offline
     _gradio()  # fail before loading the models
     if args.max_images < 1:
         raise ValueError(f"--max-images must be at least 1, got {args.max_images}")

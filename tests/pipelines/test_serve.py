@@ -140,6 +140,11 @@ def test_without_gradio_says_how_to_install(monkeypatch, capsys):
                                                'web extra: pip install "qvae[web]"')
 
 
+def test_missing_model_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["serve", "--model", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.startswith(f"qvae serve: error: no pipeline at {str(tmp_path / 'nowhere')!r}")
+
+
 def test_generate_refuses_too_many_images_in_process():
     gr = pytest.importorskip("gradio")
     from pipelines.evaluate import load_reader
@@ -169,6 +174,7 @@ def page(server):
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.set_default_timeout(120_000)
+        sync_api.expect.set_options(timeout=60_000)
         page.goto(server)
         yield page
         browser.close()
@@ -193,6 +199,27 @@ def test_browser_ten_to_six_shows_a_gallery(page):
     if shot := os.environ.get("QVAE_SCREENSHOT"):  # `make screenshot` writes the README's picture
         page.screenshot(path=shot, full_page=True)
         assert Path(shot).stat().st_size > 0
+
+
+def test_browser_random_seed_draws_with_a_fresh_seed(page):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Random seed").check()
+    draw(page, "half past seven")
+    expect(page.locator("#status")).to_contain_text("7:30, read from 'half past seven', seed")
+    expect(page.locator("#gallery")).to_contain_text("shows 7:3")
+    seed = int(page.locator("#status").inner_text().rsplit("seed ", 1)[1])
+    assert page.get_by_label("Seed", exact=True).input_value() == str(seed)  # the seed used is shown, to draw them again
+    page.get_by_label("Random seed").uncheck()
+
+
+def test_browser_draw_pressed_while_drawing_is_not_lost(page):
+    from playwright.sync_api import expect
+
+    draw(page, "twenty to four")
+    draw(page, "noon")  # at once, while the first is still being drawn: it must run after it
+    expect(page.locator("#status")).to_contain_text("12:00, read from 'noon'")
+    expect(page.locator("#gallery")).to_contain_text("shows 12:0")
 
 
 def test_browser_bad_prompt_shows_the_parser_message(page):
