@@ -1,11 +1,11 @@
 """Times of day from what people type, and back.
 
 ``parse_time`` reads digital forms ("3:45", "15:45", "3.45 pm", "7h05", "1545"), words
-("quarter past three", "ten to six", "half seven", "three forty-five", "seven oh five",
-"noon") and either one inside a request ("draw a clock showing quarter past three").
-Everything is mapped onto the 12-hour dial: hour 0..11 (0 is twelve), minute 0..59.
-Words around the time must be ordinary filler ("draw", "clock", "showing", "at", ...), so
-"banana 3:45" is refused rather than guessed at.
+("quarter past three", "ten to six", "half seven", "three and a half", "three forty-five",
+"seven oh five", "noon", "midday") and either one inside a request ("draw a clock showing
+quarter past three"). Everything is mapped onto the 12-hour dial: hour 0..11 (0 is
+twelve), minute 0..59. Words around the time must be ordinary filler ("draw", "clock",
+"showing", "at", ...), so "banana 3:45" is refused rather than guessed at.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def _normalize(text: str) -> str:
     t = re.sub(r"\ba\.\s?m\.?", "am", t)
     t = re.sub(r"\bp\.\s?m\.?", "pm", t)
     t = re.sub(r"o['’ ]?\s?clock", " oclock", t)
+    t = re.sub(r"\bmid-?day\b", "noon", t)
     t = re.sub(r"\b(\w+)['’]s\b", r"\1 is", t)
     t = re.sub(r"(\d)\s*(am|pm)\b", r"\1 \2", t)
     return t
@@ -156,6 +157,9 @@ def _match_words(tokens: list[object], text: str) -> tuple[int, int, list[object
         if hour is None:
             continue
         nxt = tokens[i + 1] if i + 1 < n else None
+        frac = i + 2 + (i + 2 < n and tokens[i + 2] in ("a", "an"))
+        if nxt == "and" and frac < n and tokens[frac] in FRACTIONS:  # "three and a half", "3 and a quarter"
+            return hour, FRACTIONS[tokens[frac]], tokens[:i] + tokens[frac + 1:]
         if isinstance(nxt, tuple):  # "seven oh five"
             return hour, nxt[1], tokens[:i] + tokens[i + 2:]
         if isinstance(nxt, int) and w not in ("noon", "midnight"):  # "three forty-five", "3 45"

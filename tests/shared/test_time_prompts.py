@@ -17,6 +17,7 @@ KNOWN = {
     "time: 3:15": (3, 15), "03:15:30": (3, 15), '"3:15"': (3, 15), "quarter after three": (3, 15),
     "5 to 3": (2, 55), "quarter til four": (3, 45), "twelve thirty": (0, 30), "15h30": (3, 30),
     "2:30 P.M.": (2, 30), "quarter to midnight": (11, 45), "what's 9:45": (9, 45),
+    "midday": (0, 0), "quarter to mid-day": (11, 45), "three and a half": (3, 30), "8 and a quarter": (8, 15),
 }
 
 
@@ -25,7 +26,8 @@ def test_known_phrasings(text, expected):
     assert parse_time(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "banana", "25:00", "3:75", "banana 3:45", "clock", "13 pm", "half to three"])
+@pytest.mark.parametrize("text", ["", "banana", "25:00", "3:75", "banana 3:45", "clock", "13 pm", "half to three",
+                                  "half past eleven and a half"])
 def test_unparsable_raises_with_the_input_and_accepted_forms(text):
     with pytest.raises(ValueError) as err:
         parse_time(text)
