@@ -30,7 +30,7 @@ def load_reader(path: str | Path | None = None) -> ClockReader:
     path = Path(path) if path else DEFAULT_READER
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no clock reader at {str(path)!r} (train one with `qvae evaluate --train-reader`)")
-    return ClockReader.from_pretrained(str(path)).eval()
+    return ClockReader.from_pretrained(str(path), dtype=torch.float32).eval()  # weights may be stored in fp16
 
 
 def time_accuracy(draw: Callable[[list[int], list[int]], torch.Tensor], reader: ClockReader,
@@ -106,10 +106,12 @@ def _markdown(report: dict) -> str:
 
 def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_path=None, data=None,
              guidance_scales=(1.0, 2.0, 3.0), n_diversity: int = 8, seed: int = 0, times=ALL_TIMES,
-             **sampling) -> dict:
+             verifier_path=None, **sampling) -> dict:
     """Measure a pipeline folder (and optionally a conditional VAE) and write the report files.
 
     ``sampling`` (temperature, top_k, top_p, min_p) overrides the pipeline's defaults for every row.
+    ``verifier_path``: a clock reader that makes the pipeline redraw the clocks it reads wrong
+    (``ClockPipeline.draw``); judge with a different ``reader_path`` for an honest number.
     """
     from pipelines.pipeline import ClockPipeline
     from shared.clocks import render_clock
@@ -120,6 +122,7 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
     out.mkdir(parents=True, exist_ok=True)
     pipe = ClockPipeline.from_pretrained(model)
     reader = load_reader(reader_path)
+    verifier = load_reader(verifier_path) if verifier_path else None
     if data:
         test = load_images(data)
         test = test["test"] if "test" in test else test[list(test)[-1]]
@@ -130,6 +133,7 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
         real_h, real_m = [h for h, _ in ALL_TIMES], [m for _, m in ALL_TIMES]
     rh, rm = reader.read(real)
     report = {"model": str(model or "shipped default"), "reader": str(reader_path or DEFAULT_READER),
+              "verifier": str(verifier_path) if verifier_path else None,
               "reader_accuracy_on_real_clocks": (circular_error(rh, rm, real_h, real_m) <= TOLERANCE).float().mean().item(),
               "tokenizer": tokenizer_metrics(pipe.tokenizer, real), "rows": []}
     recon = pipe.tokenizer.decode(pipe.tokenizer.encode(real))
@@ -141,11 +145,12 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
     div_m = [m for _, m in DIVERSITY_TIMES for _ in range(n_diversity)]
     for g in guidance_scales:
         def draw(hours, minutes, g=g):
-            return pipe.decode(pipe.generate_ids(hours, minutes, seed=seed, guidance_scale=g, **sampling))
+            return pipe.draw(hours, minutes, seed=seed, guidance_scale=g, verifier=verifier, **sampling)
         start = time.perf_counter()
         row, images = time_accuracy(draw, reader, times, desc=f"qvae guidance {g}")
         setting = ", ".join([f"guidance {g}"] + [f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items()
-                                                 if k != "guidance_scale" and v is not None])
+                                                 if k != "guidance_scale" and v is not None]
+                            + ([f"redrawn when misread by {verifier_path}"] if verifier else []))
         row.update(generator="qvae", setting=setting, seconds=time.perf_counter() - start)
         ids = pipe.generate_ids([h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES],
                                 num_images_per_prompt=n_diversity, seed=seed + 1, guidance_scale=g, **sampling)
@@ -178,7 +183,9 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="pipeline folder (default: the shipped weights)")
     p.add_argument("--out", default="out/eval", help="folder for report.json, report.md and grids")
-    p.add_argument("--reader", help="clock reader folder (default: the shipped reader)")
+    p.add_argument("--reader", help="clock reader folder that judges (default: the shipped reader)")
+    p.add_argument("--verifier", help="clock reader folder: the pipeline redraws clocks it reads wrong "
+                                      "(judge with a different --reader)")
     p.add_argument("--cvae", help="a trained conditional VAE folder to measure side by side")
     p.add_argument("--data", help="dataset folder whose test split gives the real clocks")
     p.add_argument("--guidance", default="1,2,3", help="comma-separated guidance scales")
@@ -199,6 +206,6 @@ def run(args: argparse.Namespace) -> None:
     sampling = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("min_p", args.min_p))
                 if v is not None}
     report = evaluate(args.model, args.out, args.reader, args.cvae, args.data, scales, seed=args.seed,
-                      times=ALL_TIMES[::720 // args.times], **sampling)
+                      times=ALL_TIMES[::720 // args.times], verifier_path=args.verifier, **sampling)
     print(_markdown(report))
     print(f"report written to {Path(args.out).resolve()}/report.md")

@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int)
     p.add_argument("--top-p", type=float)
     p.add_argument("--min-p", type=float, help="keep codes with conditional probability >= MIN_P x the top one's")
+    p.add_argument("--verify", action="store_true",
+                   help="redraw clocks the clock reader reads wrong (at most twice; about 1%% more time)")
+    p.add_argument("--reader", help="clock reader for --verify (default: the shipped reader)")
     p.add_argument("--scale", type=int, default=2, help="enlarge each tile this many times in the grid")
 
 
@@ -45,9 +48,12 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     for p in args.prompts:  # fail on a bad prompt before loading anything
         parse_time(p)
+    from pipelines.evaluate import load_reader
     from pipelines.pipeline import ClockPipeline
 
     pipe = ClockPipeline.from_pretrained(args.model)
+    verifier = load_reader(args.reader) if args.verify else None
     out, took = write_grid(pipe, args.prompts, args.n, args.out, args.seed, args.scale, guidance_scale=args.guidance,
-                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
+                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                           verifier=verifier)
     print(f"drew {len(args.prompts) * args.n} clocks in {took:.2f}s -> {out.resolve()}")

@@ -119,3 +119,21 @@ def test_half_precision_folder_is_smaller_and_loads_as_float32(tmp_path, pipe_di
     assert half.tokenizer.dtype == torch.float32 and half.prior.dtype == torch.float32
     assert pipe.tokenizer.dtype == torch.float32  # saving did not cast the live models
     assert len(half("noon", num_images_per_prompt=2, seed=0)) == 2
+
+
+def test_draw_with_a_verifier_redraws_only_the_misread_clocks():
+    pipe, reader = ClockPipeline.from_pretrained(), load_reader()  # shipped weights
+    hours, minutes = [11, 2, 0, 7], [2, 0, 16, 59]
+    hot = {"temperature": 1.6, "min_p": 0.0, "guidance_scale": 1.0}  # a loose setting that misdraws often
+    plain = pipe.draw(hours, minutes, 6, seed=0, **hot)
+    want_h, want_m = torch.tensor(hours).repeat_interleave(6), torch.tensor(minutes).repeat_interleave(6)
+
+    def misread(images):
+        return circular_error(*reader.read(images), want_h, want_m) > 3
+
+    assert misread(plain).sum() >= 3  # the test needs misdrawn clocks to mean anything
+    verified = pipe.draw(hours, minutes, 6, seed=0, verifier=reader, max_redraws=3, **hot)
+    assert misread(verified).sum() < misread(plain).sum()
+    kept = ~misread(plain)
+    assert torch.equal(verified[kept], plain[kept])  # clocks read right the first time are untouched
+    assert torch.equal(pipe.draw(hours, minutes, 6, seed=0, verifier=reader, max_redraws=0, **hot), plain)
