@@ -12,9 +12,10 @@ seed, temperature=<pipeline default>, verify=True)``, returning the gallery::
 
 Each image is captioned with the time the clock reader reads off it. With ``verify`` (on
 by default) a clock the reader reads wrong is drawn again, at most twice
-(``ClockPipeline.draw``): judged by an independent reader this took the share of right
-clocks from 98.3% to 99.4% (benchmarks/RESULTS.md). The captions then come from the reader
-that did the choosing, so a ✗ means even the redraws missed.
+(``ClockPipeline.draw``): judged by an independent reader, this took the share of right
+clocks from 98.3% to 99.4% over 120 phrased prompts (benchmarks/RESULTS.md). The
+captions then come from the reader that did the choosing, so a ✗ means even the redraws
+missed.
 """
 
 from __future__ import annotations
