@@ -18,22 +18,13 @@ import argparse
 import os
 import random
 import socket
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from bench_sampling import timed  # median of repeats after a warm-up (benchmarks/ is on sys.path)
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main(argv=None) -> None:
@@ -70,14 +61,14 @@ def main(argv=None) -> None:
     print("| images | through the API | in-process (pipeline with verify, captions) | ratio |")
     print("|---|---|---|---|")
     for n in (1, 8, 64):
-        api = median_time(lambda: client.predict("quarter past three", n, args.guidance, 0, api_name="/generate"),
+        api = timed(lambda: client.predict("quarter past three", n, args.guidance, 0, api_name="/generate"),
                           args.repeats)
-        local = median_time(lambda: caption(reader, pipe("quarter past three", n, args.guidance, seed=0,
+        local = timed(lambda: caption(reader, pipe("quarter past three", n, args.guidance, seed=0,
                                                          verifier=reader), 3, 15),
                             args.repeats)
         print(f"| {n} | {api:.2f}s | {local:.2f}s | {api / local:.2f}x |")
 
-    one = median_time(lambda: client.predict("10:10", 8, args.guidance, 0, api_name="/generate"), args.repeats)
+    one = timed(lambda: client.predict("10:10", 8, args.guidance, 0, api_name="/generate"), args.repeats)
     with ThreadPoolExecutor(2) as pool:
         t = time.perf_counter()
         jobs = [pool.submit(client.predict, prompt, 8, args.guidance, 0, api_name="/generate")
