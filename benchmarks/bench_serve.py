@@ -1,7 +1,7 @@
 """The web demo measured through its API, in one run: start-up, request latency against the
 same work done in-process (the cost of the server), two requests at once, and how many
 clocks come back showing the asked time for prompts written in every phrasing style, with
-the page's "redraw clocks the reader reads wrong" off and on.
+the page's "redraw clocks the reader doubts" off and on.
 
     python benchmarks/bench_serve.py --prompts 120 --images 4 --judge runs/judge_reader
 

@@ -110,7 +110,7 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
     """Measure a pipeline folder (and optionally a conditional VAE) and write the report files.
 
     ``sampling`` (temperature, top_k, top_p, min_p) overrides the pipeline's defaults for every row.
-    ``verifier_path``: a clock reader that makes the pipeline redraw the clocks it reads wrong
+    ``verifier_path``: a clock reader that makes the pipeline redraw the clocks it doubts
     (``ClockPipeline.draw``); judge with a different ``reader_path`` for an honest number.
     """
     from pipelines.pipeline import ClockPipeline
@@ -150,7 +150,7 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
         row, images = time_accuracy(draw, reader, times, desc=f"qvae guidance {g}")
         setting = ", ".join([f"guidance {g}"] + [f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items()
                                                  if k != "guidance_scale" and v is not None]
-                            + ([f"redrawn when misread by {verifier_path}"] if verifier else []))
+                            + ([f"redrawn when {verifier_path} is < 0.8 sure"] if verifier else []))
         row.update(generator="qvae", setting=setting, seconds=time.perf_counter() - start)
         ids = pipe.generate_ids([h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES],
                                 num_images_per_prompt=n_diversity, seed=seed + 1, guidance_scale=g, **sampling)
@@ -184,7 +184,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="pipeline folder (default: the shipped weights)")
     p.add_argument("--out", default="out/eval", help="folder for report.json, report.md and grids")
     p.add_argument("--reader", help="clock reader folder that judges (default: the shipped reader)")
-    p.add_argument("--verifier", help="clock reader folder: the pipeline redraws clocks it reads wrong "
+    p.add_argument("--verifier", help="clock reader folder: the pipeline redraws clocks it doubts "
                                       "(judge with a different --reader)")
     p.add_argument("--cvae", help="a trained conditional VAE folder to measure side by side")
     p.add_argument("--data", help="dataset folder whose test split gives the real clocks")

@@ -78,6 +78,23 @@ class ClockReader(PreTrainedModel):
             minutes.append(ml.argmax(-1).cpu())
         return torch.cat(hours), torch.cat(minutes)
 
+    @torch.inference_mode()
+    def confidence(self, images: torch.Tensor, hours, minutes, batch_size: int = 256) -> torch.Tensor:
+        """The reader's probability that each image shows its asked time within ``TOLERANCE``.
+
+        Hour and minute heads are taken as independent: the sum over the readings within the
+        tolerance (they may cross the hour: 5:58 is 3 minutes from 6:01) of p(hour) p(minute).
+        """
+        self.eval()
+        asked = torch.as_tensor(hours) % 12 * 60 + torch.as_tensor(minutes)
+        out = []
+        for chunk, t in zip(images.split(batch_size), asked.split(batch_size)):
+            hl, ml = self(chunk.to(self.device))
+            ph, pm = hl.softmax(-1).cpu(), ml.softmax(-1).cpu()
+            near = (t[:, None] + torch.arange(-TOLERANCE, TOLERANCE + 1)) % DIAL  # [B, 2 * TOLERANCE + 1]
+            out.append((ph.gather(1, near // 60) * pm.gather(1, near % 60)).sum(-1))
+        return torch.cat(out)
+
 
 def circular_error(hours, minutes, true_hours, true_minutes) -> torch.Tensor:
     """Minutes between two readings around the 12-hour dial (0..360)."""

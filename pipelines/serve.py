@@ -11,9 +11,9 @@ seed, temperature=<pipeline default>, verify=True)``, returning the gallery::
         "quarter past three", 4, 3.0, 0, api_name="/generate")
 
 Each image is captioned with the time the clock reader reads off it. With ``verify`` (on
-by default) a clock the reader reads wrong is drawn again, at most twice
+by default) a clock the reader is less than 0.8 sure of is drawn again, at most twice
 (``ClockPipeline.draw``): judged by an independent reader, this took the share of right
-clocks from 98.3% to 99.4% over 120 phrased prompts (benchmarks/RESULTS.md). The
+clocks from 98.3% to 100% over 120 phrased prompts x 4 (benchmarks/RESULTS.md). The
 captions then come from the reader that did the choosing, so a ✗ means even the redraws
 missed.
 """
@@ -120,7 +120,7 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
             seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             with gr.Column():
                 randomize = gr.Checkbox(value=False, label="Random seed")
-                verify = gr.Checkbox(value=True, label="Redraw clocks the reader reads wrong (at most twice)")
+                verify = gr.Checkbox(value=True, label="Redraw clocks the reader doubts (at most twice)")
         status = gr.Markdown(elem_id="status")
         gallery = gr.Gallery(label="Clocks", columns=4, height="auto", format="png", elem_id="gallery",
                              object_fit="contain")

@@ -121,7 +121,7 @@ def test_half_precision_folder_is_smaller_and_loads_as_float32(tmp_path, pipe_di
     assert len(half("noon", num_images_per_prompt=2, seed=0)) == 2
 
 
-def test_draw_with_a_verifier_redraws_only_the_misread_clocks():
+def test_draw_with_a_verifier_redraws_only_the_doubtful_clocks():
     pipe, reader = ClockPipeline.from_pretrained(), load_reader()  # shipped weights
     hours, minutes = [11, 2, 0, 7], [2, 0, 16, 59]
     hot = {"temperature": 1.6, "min_p": 0.0, "guidance_scale": 1.0}  # a loose setting that misdraws often
@@ -134,6 +134,17 @@ def test_draw_with_a_verifier_redraws_only_the_misread_clocks():
     assert misread(plain).sum() >= 3  # the test needs misdrawn clocks to mean anything
     verified = pipe.draw(hours, minutes, 6, seed=0, verifier=reader, max_redraws=3, **hot)
     assert misread(verified).sum() < misread(plain).sum()
-    kept = ~misread(plain)
-    assert torch.equal(verified[kept], plain[kept])  # clocks read right the first time are untouched
+    before, after = reader.confidence(plain, want_h, want_m), reader.confidence(verified, want_h, want_m)
+    sure = before >= 0.8
+    assert torch.equal(verified[sure], plain[sure])  # clocks it was sure of the first time are untouched
+    assert (after >= before - 1e-6).all() and (after[~sure] > before[~sure]).any()  # the best attempt is kept
     assert torch.equal(pipe.draw(hours, minutes, 6, seed=0, verifier=reader, max_redraws=0, **hot), plain)
+
+
+def test_reader_confidence_is_high_on_rendered_clocks_and_low_for_other_times():
+    reader = load_reader()
+    images = to_tensor([render_clock(5, 58, style=s, seed=s) for s in range(4)])
+    assert (reader.confidence(images, [5] * 4, [58] * 4) > 0.5).all()
+    assert (reader.confidence(images, [6] * 4, [1] * 4) > 0.5).all()  # 3 minutes off, across the hour
+    assert (reader.confidence(images, [6] * 4, [2] * 4) < 0.05).all()  # 4 minutes off
+    assert (reader.confidence(images, [11] * 4, [58] * 4) < 0.05).all()
