@@ -165,6 +165,7 @@ class ClockPipeline:
             redo = (confidence < min_confidence).nonzero().flatten()
             if len(redo) == 0:
                 break
+            # a seed per attempt, far from the seed + i that generate_ids gives its batches
             ids = self.generate_ids(want_h[redo].tolist(), want_m[redo].tolist(),
                                     seed=None if seed is None else seed + 100_003 * attempt, **sampling)
             new = self.decode(ids)

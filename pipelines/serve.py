@@ -45,7 +45,7 @@ def _gradio():
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="pipeline folder (default: the weights shipped with qvae)")
-    p.add_argument("--reader", help="clock-reader folder for the captions (default: the shipped reader)")
+    p.add_argument("--reader", help="clock-reader folder for the captions and the redraw check (default: the shipped reader)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--max-images", type=int, default=MAX_IMAGES, help="most images one request may ask for")
@@ -63,7 +63,8 @@ def caption(reader, images, hour: int, minute: int) -> list[str]:
 
 
 def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
-    """The request handler: ``(prompt, num_images, guidance_scale, seed, temperature) -> [(image, caption)]``."""
+    """The request handler: ``(prompt, num_images, guidance_scale, seed, temperature, verify)`` ->
+    ``[(image, caption)]``."""
     gr = _gradio()
     from shared.time_prompts import parse_time
 
