@@ -148,3 +148,25 @@ def test_reader_confidence_is_high_on_rendered_clocks_and_low_for_other_times():
     assert (reader.confidence(images, [6] * 4, [1] * 4) > 0.5).all()  # 3 minutes off, across the hour
     assert (reader.confidence(images, [6] * 4, [2] * 4) < 0.05).all()  # 4 minutes off
     assert (reader.confidence(images, [11] * 4, [58] * 4) < 0.05).all()
+
+
+def test_evaluate_writes_a_report_with_every_row(pipe_dir, clocks, tmp_path):
+    from pipelines.evaluate import ALL_TIMES, DEFAULT_READER, evaluate
+    from stage1_vqvae import ConditionalVAEConfig, ConditionalVAEModel
+
+    torch.manual_seed(0)
+    cvae_dir = tmp_path / "cvae"
+    ConditionalVAEModel(ConditionalVAEConfig(image_size=32, channels=[8, 16, 16], decoder_channels=[8, 16, 16],
+                                             decoder_res_blocks=1)).save_pretrained(cvae_dir)
+    out = tmp_path / "eval"
+    report = evaluate(pipe_dir, out, cvae_path=cvae_dir, data=clocks, guidance_scales=(1.0, 2.0), n_diversity=2,
+                      times=ALL_TIMES[::60], verifier_path=DEFAULT_READER)
+    assert [r["generator"] for r in report["rows"]] == ["qvae", "qvae", "conditional VAE"]
+    assert all(r["n"] == 12 and 0 <= r["accuracy"] <= 1 for r in report["rows"])
+    assert "guidance 2.0" in report["rows"][1]["setting"] and "< 0.8 sure" in report["rows"][1]["setting"]
+    assert report["reader_accuracy_on_real_clocks"] > 0.9  # the shipped reader on real 32 px clocks
+    assert {"psnr_db", "readable_after_reconstruction"} <= set(report["tokenizer"]) and report["prior"]["bits_per_token"] > 0
+    assert json.loads((out / "report.json").read_text()) == report
+    assert "| conditional VAE | N(0, I) |" in (out / "report.md").read_text()
+    for name in ("qvae_guidance_1.png", "qvae_guidance_2.png", "qvae_diversity_guidance_2.png", "cvae.png"):
+        assert (out / name).stat().st_size > 0
