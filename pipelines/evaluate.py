@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pipelines.reader import TOLERANCE, ClockReader, circular_error
+from pipelines.reader import TOLERANCE, ClockReader, circular_error, reader_accuracy
 from shared.images import make_grid, psnr, to_pil, to_tensor
 
 DEFAULT_READER = Path(__file__).parent / "weights" / "reader"
@@ -104,6 +104,71 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def real_clocks(data=None) -> tuple[torch.Tensor, list[int], list[int]]:
+    """The real clocks to compare with: a saved dataset's test split, or one rendered clock per time."""
+    if data:
+        from shared.data import load_images
+
+        splits = load_images(data)
+        test = splits["test"] if "test" in splits else splits[list(splits)[-1]]
+        return to_tensor(list(test["image"])), list(test["hour"]), list(test["minute"])
+    from shared.clocks import render_clock  # styles as in the default data
+
+    images = to_tensor([render_clock(h, m, style=i % 16, seed=i) for i, (h, m) in enumerate(ALL_TIMES)])
+    return images, [h for h, _ in ALL_TIMES], [m for _, m in ALL_TIMES]
+
+
+def stage_metrics(pipe, reader: ClockReader, real: torch.Tensor, hours, minutes) -> dict:
+    """How well the reader reads real clocks, the tokenizer's reconstructions, the prior's bits per token."""
+    from stage2_prior import bits_per_token
+
+    ids = pipe.tokenizer.encode(real)
+    tokenizer = tokenizer_metrics(pipe.tokenizer, real)
+    tokenizer["readable_after_reconstruction"] = reader_accuracy(reader, pipe.tokenizer.decode(ids), hours,
+                                                                 minutes)["accuracy"]
+    return {"reader_accuracy_on_real_clocks": reader_accuracy(reader, real, hours, minutes)["accuracy"],
+            "tokenizer": tokenizer, "prior": {"bits_per_token": bits_per_token(pipe.prior, ids, hours, minutes)}}
+
+
+def qvae_row(pipe, reader: ClockReader, out: Path, guidance: float, times, seed: int, n_diversity: int,
+             verifier: ClockReader | None = None, verifier_name: str = "", **sampling) -> dict:
+    """Time accuracy and diversity of the pipeline at one guidance scale; writes its two grids."""
+    start = time.perf_counter()
+    row, images = time_accuracy(lambda h, m: pipe.draw(h, m, seed=seed, guidance_scale=guidance, verifier=verifier,
+                                                       **sampling), reader, times, desc=f"qvae guidance {guidance}")
+    setting = [f"guidance {guidance}"] + [f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items()
+                                          if k != "guidance_scale" and v is not None]
+    if verifier is not None:
+        setting.append(f"redrawn when {verifier_name} is < 0.8 sure")
+    row.update(generator="qvae", setting=", ".join(setting), seconds=time.perf_counter() - start)
+    hours, minutes = [h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES]
+    ids = pipe.generate_ids(hours, minutes, num_images_per_prompt=n_diversity, seed=seed + 1,
+                            guidance_scale=guidance, **sampling)
+    samples = pipe.decode(ids)
+    row["diversity"] = diversity(samples, n_diversity, ids)
+    _time_grid(images, times).save(out / f"qvae_guidance_{guidance:g}.png")
+    make_grid(to_pil(samples), [f"{h or 12}:{m:02d}" for h, m in DIVERSITY_TIMES for _ in range(n_diversity)],
+              ncols=n_diversity).save(out / f"qvae_diversity_guidance_{guidance:g}.png")
+    return row
+
+
+@torch.inference_mode()
+def cvae_row(cvae_path, reader: ClockReader, out: Path, times, seed: int, n_diversity: int) -> dict:
+    """The one-stage baseline: a conditional VAE decoding N(0, I) samples; writes its grid."""
+    from stage1_vqvae import ConditionalVAEModel
+
+    cvae = ConditionalVAEModel.from_pretrained(str(cvae_path)).eval()
+    torch.manual_seed(seed)
+    def draw(hours, minutes):
+        return torch.cat([cvae.sample(h, m, 1) for h, m in zip(hours, minutes)])
+
+    row, images = time_accuracy(draw, reader, times, desc="conditional VAE")
+    samples = torch.cat([cvae.sample(h, m, n_diversity) for h, m in DIVERSITY_TIMES])
+    row.update(generator="conditional VAE", setting="N(0, I)", diversity=diversity(samples, n_diversity))
+    _time_grid(images, times).save(out / "cvae.png")
+    return row
+
+
 def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_path=None, data=None,
              guidance_scales=(1.0, 2.0, 3.0), n_diversity: int = 8, seed: int = 0, times=ALL_TIMES,
              verifier_path=None, **sampling) -> dict:
@@ -114,67 +179,19 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
     (``ClockPipeline.draw``); judge with a different ``reader_path`` for an honest number.
     """
     from pipelines.pipeline import ClockPipeline
-    from shared.clocks import render_clock
-    from shared.data import load_images
-    from stage2_prior import bits_per_token
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = ClockPipeline.from_pretrained(model)
     reader = load_reader(reader_path)
     verifier = load_reader(verifier_path) if verifier_path else None
-    if data:
-        test = load_images(data)
-        test = test["test"] if "test" in test else test[list(test)[-1]]
-        real = to_tensor(list(test["image"]))
-        real_h, real_m = test["hour"], test["minute"]
-    else:  # no dataset given: one freshly rendered clock per time, styles as in the default data
-        real = to_tensor([render_clock(h, m, style=i % 16, seed=i) for i, (h, m) in enumerate(ALL_TIMES)])
-        real_h, real_m = [h for h, _ in ALL_TIMES], [m for _, m in ALL_TIMES]
-    rh, rm = reader.read(real)
     report = {"model": str(model or "shipped default"), "reader": str(reader_path or DEFAULT_READER),
               "verifier": str(verifier_path) if verifier_path else None,
-              "reader_accuracy_on_real_clocks": (circular_error(rh, rm, real_h, real_m) <= TOLERANCE).float().mean().item(),
-              "tokenizer": tokenizer_metrics(pipe.tokenizer, real), "rows": []}
-    recon = pipe.tokenizer.decode(pipe.tokenizer.encode(real))
-    rh, rm = reader.read(recon)
-    report["tokenizer"]["readable_after_reconstruction"] = (circular_error(rh, rm, real_h, real_m) <= TOLERANCE).float().mean().item()
-    report["prior"] = {"bits_per_token": bits_per_token(pipe.prior, pipe.tokenizer.encode(real), real_h, real_m)}
-
-    div_h = [h for h, _ in DIVERSITY_TIMES for _ in range(n_diversity)]
-    div_m = [m for _, m in DIVERSITY_TIMES for _ in range(n_diversity)]
-    for g in guidance_scales:
-        def draw(hours, minutes, g=g):
-            return pipe.draw(hours, minutes, seed=seed, guidance_scale=g, verifier=verifier, **sampling)
-        start = time.perf_counter()
-        row, images = time_accuracy(draw, reader, times, desc=f"qvae guidance {g}")
-        setting = ", ".join([f"guidance {g}"] + [f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items()
-                                                 if k != "guidance_scale" and v is not None]
-                            + ([f"redrawn when {verifier_path} is < 0.8 sure"] if verifier else []))
-        row.update(generator="qvae", setting=setting, seconds=time.perf_counter() - start)
-        ids = pipe.generate_ids([h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES],
-                                num_images_per_prompt=n_diversity, seed=seed + 1, guidance_scale=g, **sampling)
-        samples = pipe.decode(ids)
-        row["diversity"] = diversity(samples, n_diversity, ids)
-        report["rows"].append(row)
-        _time_grid(images, times).save(out / f"qvae_guidance_{g:g}.png")
-        make_grid(to_pil(samples), [f"{h or 12}:{m:02d}" for h, m in zip(div_h, div_m)], ncols=n_diversity
-                  ).save(out / f"qvae_diversity_guidance_{g:g}.png")
+              **stage_metrics(pipe, reader, *real_clocks(data))}
+    report["rows"] = [qvae_row(pipe, reader, out, g, times, seed, n_diversity, verifier, str(verifier_path), **sampling)
+                      for g in guidance_scales]
     if cvae_path:
-        from stage1_vqvae import ConditionalVAEModel
-
-        cvae = ConditionalVAEModel.from_pretrained(str(cvae_path)).eval()
-        torch.manual_seed(seed)
-
-        def draw_cvae(hours, minutes):
-            with torch.inference_mode():
-                return torch.cat([cvae.sample(h, m, 1) for h, m in zip(hours, minutes)])
-        row, images = time_accuracy(draw_cvae, reader, times, desc="conditional VAE")
-        with torch.inference_mode():
-            samples = torch.cat([cvae.sample(h, m, n_diversity) for h, m in DIVERSITY_TIMES])
-        row.update(generator="conditional VAE", setting="N(0, I)", diversity=diversity(samples, n_diversity))
-        report["rows"].append(row)
-        _time_grid(images, times).save(out / "cvae.png")
+        report["rows"].append(cvae_row(cvae_path, reader, out, times, seed, n_diversity))
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(_markdown(report))
     return report
