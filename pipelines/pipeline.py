@@ -65,14 +65,11 @@ class ClockPipeline:
         if grid_tok != grid_prior:
             raise ValueError(f"the stages disagree: tokenizer makes a {grid_tok} grid at {self.image_size}px, "
                              f"prior models {grid_prior}")
+        self.grid_shape: tuple[int, int] = grid_prior  # read once: the vocabulary lives in the prior's config
 
     @property
     def codebook_size(self) -> int:
         return self.tokenizer.config.codebook_size
-
-    @property
-    def grid_shape(self) -> tuple[int, int]:
-        return tuple(prior_vocab(self.prior).grid_shape)
 
     @property
     def device(self) -> torch.device:
