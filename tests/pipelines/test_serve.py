@@ -90,7 +90,7 @@ def test_api_generate_draws_the_asked_time(client):
 
 
 def test_api_verify_redraws_misread_clocks(client):
-    # weak guidance, hot sampling: 5 of these 8 clocks are read right, more once verified
+    # weak guidance and hot sampling misdraw some of these clocks; the redraws fix some of them
     plain = client.predict("11:02", 8, 0.5, 0, 1.5, False, api_name="/generate")
     verified = client.predict("11:02", 8, 0.5, 0, 1.5, True, api_name="/generate")
     right = [sum(item["caption"].endswith("✓") for item in result) for result in (plain, verified)]
