@@ -139,7 +139,9 @@ def qvae_row(pipe, reader: ClockReader, out: Path, guidance: float, times, seed:
     setting = [f"guidance {guidance}"] + [f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items()
                                           if k != "guidance_scale" and v is not None]
     if verifier is not None:
-        setting.append(f"redrawn when {verifier_name} is < 0.8 sure")
+        from pipelines.pipeline import MIN_CONFIDENCE
+
+        setting.append(f"redrawn when {verifier_name} is < {MIN_CONFIDENCE} sure")
     row.update(generator="qvae", setting=", ".join(setting), seconds=time.perf_counter() - start)
     hours, minutes = [h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES]
     ids = pipe.generate_ids(hours, minutes, num_images_per_prompt=n_diversity, seed=seed + 1,

@@ -13,21 +13,25 @@ from collections.abc import Sequence
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM
 
-from pipelines.reader import ClockReader
 from shared.files import atomic_dir
 from shared.images import to_pil
 from shared.time_prompts import parse_time
 from stage1_vqvae import VQVAEModel
 from stage2_prior import prior_vocab, sample
 
+if TYPE_CHECKING:
+    from pipelines.reader import ClockReader
+
 DEFAULT_PIPELINE = Path(__file__).parent / "weights" / "clock_pipeline"
 INDEX = "model_index.json"
+MIN_CONFIDENCE = 0.8  # draw(verifier=...): redraw clocks the reader is less sure of than this
 # chosen on the first shipped prior's evaluation (benchmarks/RESULTS.md: 99.4% at guidance 2, min_p 0.3);
 # the prior that ships now reads 100.0% of the 720 times with them
 SAMPLING_DEFAULTS = {"guidance_scale": 2.0, "temperature": 1.0, "top_k": None, "top_p": None, "min_p": 0.3}
@@ -143,7 +147,7 @@ class ClockPipeline:
     @torch.inference_mode()
     def draw(self, hours: Sequence[int], minutes: Sequence[int], num_images_per_prompt: int = 1,
              seed: int | None = None, verifier: ClockReader | None = None, max_redraws: int = 2,
-             min_confidence: float = 0.8, **sampling) -> torch.Tensor:
+             min_confidence: float = MIN_CONFIDENCE, **sampling) -> torch.Tensor:
         """Images ``[len(hours) * n, 3, H, W]`` in ``[-1, 1]``, condition-major.
 
         With a ``verifier`` (a clock reader), every clock it is less than ``min_confidence``

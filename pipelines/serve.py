@@ -25,7 +25,7 @@ import os
 import random
 
 from shared.errors import UserError
-from shared.time_prompts import format_time
+from shared.time_prompts import format_time, parse_time
 
 MAX_IMAGES = 64
 EXAMPLES = ["quarter past three", "ten to six", "10:10", "half past seven", "noon", "twenty-five to four",
@@ -66,7 +66,6 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
     """The request handler: ``(prompt, num_images, guidance_scale, seed, temperature, verify)`` ->
     ``[(image, caption)]``."""
     gr = _gradio()
-    from shared.time_prompts import parse_time
 
     def generate(prompt: str, num_images: int, guidance_scale: float, seed: int | None,
                  temperature: float = pipe.sampling["temperature"], verify: bool = True):
@@ -75,8 +74,6 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
             num_images = int(num_images)
             if not 1 <= num_images <= max_images:
                 raise ValueError(f"num_images must be between 1 and {max_images}, got {num_images}")
-            if guidance_scale is None or guidance_scale < 0:
-                raise ValueError(f"guidance_scale must be >= 0 (1 = no guidance), got {guidance_scale}")
             images = pipe(prompt, num_images_per_prompt=num_images, guidance_scale=float(guidance_scale),
                           temperature=float(temperature), seed=int(seed or 0), verifier=reader if verify else None)
         except ValueError as e:  # the user's input: show the message in the page, not a traceback
@@ -88,8 +85,6 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
 
 def prepare(prompt: str, seed, randomize: bool) -> tuple[int, str]:
     """Before drawing: the seed to use (a fresh one if asked) and a line saying what the prompt was read as."""
-    from shared.time_prompts import parse_time
-
     seed = random.randrange(2**31) if randomize else int(seed or 0)
     try:
         status = f"**{format_time(*parse_time(prompt or ''))}**, read from {prompt.strip()!r}, seed {seed}"

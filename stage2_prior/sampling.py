@@ -90,6 +90,8 @@ def sample(prior, hours, minutes, num_per_condition: int = 1, temperature: float
         raise ValueError(f"min_p must be in [0, 1), got {min_p}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if guidance_scale < 0:
+        raise ValueError(f"guidance_scale must be >= 0 (1 = no guidance), got {guidance_scale}")
     cond = vocab.condition_ids(hours, minutes).repeat_interleave(num_per_condition, dim=0)
     batch = len(cond)
     guided = float(guidance_scale) != 1.0
