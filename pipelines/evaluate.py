@@ -66,15 +66,18 @@ def diversity(images: torch.Tensor, n_per: int, ids: torch.Tensor | None = None)
     return out
 
 
-def tokenizer_metrics(tokenizer, images: torch.Tensor, batch: int = 256) -> dict:
-    """PSNR of reconstructions and the share of codes used, on real images in [-1, 1]."""
-    scores, used = [], torch.zeros(tokenizer.config.codebook_size, dtype=torch.bool)
-    with torch.inference_mode():
-        for x in images.split(batch):
-            ids = tokenizer.encode(x)
-            used[ids.flatten().unique()] = True
-            scores.append(psnr(tokenizer.decode(ids), x))
-    return {"psnr_db": torch.cat(scores).mean().item(), "codebook_usage": used.float().mean().item()}
+@torch.inference_mode()
+def encode_decode(tokenizer, images: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Code ids and reconstructions of real images in [-1, 1], in batches."""
+    ids = torch.cat([tokenizer.encode(x) for x in images.split(batch)])
+    return ids, torch.cat([tokenizer.decode(i) for i in ids.split(batch)])
+
+
+def tokenizer_metrics(codebook_size: int, images: torch.Tensor, ids: torch.Tensor, recon: torch.Tensor) -> dict:
+    """PSNR of the reconstructions and the share of codes used."""
+    used = torch.zeros(codebook_size, dtype=torch.bool)
+    used[ids.flatten().unique()] = True
+    return {"psnr_db": psnr(recon, images).mean().item(), "codebook_usage": used.float().mean().item()}
 
 
 def _time_grid(images: torch.Tensor, times):
@@ -122,10 +125,9 @@ def stage_metrics(pipe, reader: ClockReader, real: torch.Tensor, hours, minutes)
     """How well the reader reads real clocks, the tokenizer's reconstructions, the prior's bits per token."""
     from stage2_prior import bits_per_token
 
-    ids = pipe.tokenizer.encode(real)
-    tokenizer = tokenizer_metrics(pipe.tokenizer, real)
-    tokenizer["readable_after_reconstruction"] = reader_accuracy(reader, pipe.tokenizer.decode(ids), hours,
-                                                                 minutes)["accuracy"]
+    ids, recon = encode_decode(pipe.tokenizer, real)  # once, for all three measurements
+    tokenizer = tokenizer_metrics(pipe.codebook_size, real, ids, recon)
+    tokenizer["readable_after_reconstruction"] = reader_accuracy(reader, recon, hours, minutes)["accuracy"]
     return {"reader_accuracy_on_real_clocks": reader_accuracy(reader, real, hours, minutes)["accuracy"],
             "tokenizer": tokenizer, "prior": {"bits_per_token": bits_per_token(pipe.prior, ids, hours, minutes)}}
 

@@ -52,11 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def caption(reader, images, hour: int, minute: int) -> list[str]:
-    """'shows 3:15' per image, as the clock reader reads it, marked against the asked time."""
+    """'shows 3:15' per image (a tensor batch in [-1, 1]) as the clock reader reads it, marked against
+    the asked time."""
     from pipelines.reader import TOLERANCE, circular_error
-    from shared.images import to_tensor
 
-    hours, minutes = reader.read(to_tensor(images))
+    hours, minutes = reader.read(images)
     errors = circular_error(hours, minutes, hour, minute)
     return [f"shows {format_time(int(h), int(m))} {'✓' if e <= TOLERANCE else '✗'}"
             for h, m, e in zip(hours, minutes, errors)]
@@ -66,6 +66,7 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
     """The request handler: ``(prompt, num_images, guidance_scale, seed, temperature, verify)`` ->
     ``[(image, caption)]``."""
     gr = _gradio()
+    from shared.images import to_pil
 
     def generate(prompt: str, num_images: int, guidance_scale: float, seed: int | None,
                  temperature: float = pipe.sampling["temperature"], verify: bool = True):
@@ -74,11 +75,11 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
             num_images = int(num_images)
             if not 1 <= num_images <= max_images:
                 raise ValueError(f"num_images must be between 1 and {max_images}, got {num_images}")
-            images = pipe(prompt, num_images_per_prompt=num_images, guidance_scale=float(guidance_scale),
-                          temperature=float(temperature), seed=int(seed or 0), verifier=reader if verify else None)
+            images = pipe.draw([hour], [minute], num_images, seed=int(seed or 0), verifier=reader if verify else None,
+                               guidance_scale=float(guidance_scale), temperature=float(temperature))
         except ValueError as e:  # the user's input: show the message in the page, not a traceback
             raise gr.Error(str(e), print_exception=False) from e
-        return list(zip(images, caption(reader, images, hour, minute)))
+        return list(zip(to_pil(images), caption(reader, images, hour, minute)))
 
     return generate
 
