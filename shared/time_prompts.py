@@ -6,6 +6,13 @@
 quarter past three"). Everything is mapped onto the 12-hour dial: hour 0..11 (0 is
 twelve), minute 0..59. Words around the time must be ordinary filler ("draw", "clock",
 "showing", "at", ...), so "banana 3:45" is refused rather than guessed at.
+
+It is strict, so that a typo is refused rather than read as a nearby time: a number stands
+apart from signs, separators and letters (quotes, brackets and one closing ". , ! ? ;" may
+touch it), so "-1:00", "+3:15", "3::15", "3:15:", "3..15", "3-45", "13:155", "3:045", "3:45x"
+and "at3:45" are refused, as is a stray number beside a time ("3:15 7"). Minutes under ten
+after an hour need "oh" or a zero ("seven oh five", "7 05", not "seven five"); an hour in
+words is at most twelve ("fifteen forty-five" is refused: write "15:45").
 """
 
 from __future__ import annotations
@@ -34,11 +41,27 @@ FILLER = {
     "where", "when", "what", "should", "be", "display", "displaying", "displays", "please",
 }
 
+# A number (or a digital time) stands on its own: before it, the start of the text, a space, a
+# quote or an opening bracket; after it, optionally one sentence mark (. , ! ? ;) and then the
+# end, a space, a quote or a closing bracket. So "-1:00", "+3:15", "3::15", "3:15:", "3..15",
+# "x3:15", "3:15x", "3:045" and "003:45" are refused rather than read as a nearby time.
+_BEFORE = r"""(?<![^\s"'“”‘’(\[{])"""
+_AFTER = r"""(?=[.,!?;]?(?:[\s"'“”‘’)\]}]|$))"""
 # optional seconds ("3:15:30") are accepted and ignored: the dial shows hours and minutes
-_DIGITAL = re.compile(r"(?<![\d.:])(\d{1,2})\s*(?::|\.|h)\s*(\d{1,2})(?::\d{2})?(?![\d.:])")
-_MILITARY = re.compile(r"(?<![\d.:])([01]\d|2[0-3])([0-5]\d)(?![\d.:])")
-_HOUR_ONLY_H = re.compile(r"(?<![\d.:])(\d{1,2})\s*h(?![a-z\d])")
+_DIGITAL = re.compile(_BEFORE + r"(\d{1,2})\s*(?::|\.|h)\s*(\d{1,2})(?::\d{2})?" + _AFTER)
+_MILITARY = re.compile(_BEFORE + r"([01]\d|2[0-3])([0-5]\d)" + _AFTER)
+_HOUR_ONLY_H = re.compile(_BEFORE + r"(\d{1,2})\s*h" + _AFTER)
 _NUMBER = re.compile(r"\d+")
+_LONE_NUMBER = re.compile(_BEFORE + r"\d+" + _AFTER)
+
+
+class _Padded(int):
+    """A number written with a leading zero ("05"): as a minute it needs no "oh"."""
+
+
+class _Spelled(int):
+    """A number written in words ("twenty two"): as an hour it is 0..12 (24-hour times take digits),
+    so "twenty two ten" (a typo'd "twenty to ten") is refused rather than read as 22:10."""
 
 
 class _NoMatch(Exception):
@@ -71,7 +94,7 @@ def _merge_numbers(words: list[str]) -> list[object]:
     while i < len(words):
         w = words[i]
         if w in TENS and i + 1 < len(words) and words[i + 1] in UNITS[1:10]:
-            out.append(TENS[w] + UNITS.index(words[i + 1]))
+            out.append(_Spelled(TENS[w] + UNITS.index(words[i + 1])))
             i += 2
             continue
         if w in ("oh", "o") and i + 1 < len(words) and words[i + 1] in UNITS[1:10] + [str(d) for d in range(10)]:
@@ -79,9 +102,9 @@ def _merge_numbers(words: list[str]) -> list[object]:
             i += 2
             continue
         if w in WORD_NUMBERS and w not in ("oh", "o"):
-            out.append(WORD_NUMBERS[w])
+            out.append(_Spelled(WORD_NUMBERS[w]))
         elif _NUMBER.fullmatch(w):
-            out.append(int(w))
+            out.append(_Padded(w) if len(w) == 2 and w[0] == "0" else int(w))
         else:
             out.append(w)
         i += 1
@@ -129,6 +152,8 @@ def _parse_digital(norm: str, text: str) -> tuple[int, int] | None:
 def _hour_value(w: object) -> int | None:
     if w in ("noon", "midnight"):
         return 12
+    if isinstance(w, _Spelled) and w > 12:
+        return None
     return w if isinstance(w, int) and not isinstance(w, bool) else None
 
 
@@ -162,9 +187,11 @@ def _match_words(tokens: list[object], text: str) -> tuple[int, int, list[object
             return hour, FRACTIONS[tokens[frac]], tokens[:i] + tokens[frac + 1:]
         if isinstance(nxt, tuple):  # "seven oh five"
             return hour, nxt[1], tokens[:i] + tokens[i + 2:]
-        if isinstance(nxt, int) and w not in ("noon", "midnight"):  # "three forty-five", "3 45"
+        if isinstance(nxt, int) and w not in ("noon", "midnight"):  # "three forty-five", "3 45", "3 05"
             if nxt > 59:
                 raise _error(text, f"minute {nxt} is not in 0..59")
+            if nxt < 10 and not isinstance(nxt, _Padded):  # "three five", "twenty two four" (a typo'd "to")
+                raise _error(text, f"say minutes under ten as \"oh {nxt}\" or \"0{nxt}\"")
             return hour, nxt, tokens[:i] + tokens[i + 2:]
         # "3 o'clock", "three", "noon", "3 pm"
         return hour, 0, tokens[:i] + tokens[i + 1:]
@@ -182,6 +209,11 @@ def parse_time(text: str) -> tuple[int, int]:
     digital = _parse_digital(norm, text)
     if digital is not None:
         return digital
+    stray = next((m for m in _NUMBER.finditer(norm) if not _LONE_NUMBER.match(norm, m.start())
+                  or _LONE_NUMBER.match(norm, m.start()).end() != m.end()), None)
+    if stray is not None:
+        chunk = re.search(r"\S*$", norm[:stray.start()]).group() + re.match(r"\S*", norm[stray.start():]).group()
+        raise _error(text, f"a sign, separator or letter is stuck to a number in {chunk!r}")
     tokens = _merge_numbers(_words(norm))
     try:
         hour, minute, rest = _match_words(tokens, text)

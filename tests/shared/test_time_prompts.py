@@ -1,5 +1,8 @@
+import re
+import string
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.time_prompts import STYLES, format_time, parse_time
@@ -18,6 +21,10 @@ KNOWN = {
     "5 to 3": (2, 55), "quarter til four": (3, 45), "twelve thirty": (0, 30), "15h30": (3, 30),
     "2:30 P.M.": (2, 30), "quarter to midnight": (11, 45), "what's 9:45": (9, 45),
     "midday": (0, 0), "quarter to mid-day": (11, 45), "three and a half": (3, 30), "8 and a quarter": (8, 15),
+    # the rest of the README's list, and what may touch a time: quotes, brackets, one closing mark
+    "half seven": (7, 30), "draw a clock showing 3:45.": (3, 45), "(10:10)": (10, 10), "'3.45'!": (3, 45),
+    "quarter past three?": (3, 15), "7 05": (7, 5), "3 45": (3, 45), "[15h30]": (3, 30), "3h": (3, 0),
+    "twelve o'clock": (0, 0), "at 3pm, please": (3, 0),
 }
 
 
@@ -26,8 +33,16 @@ def test_known_phrasings(text, expected):
     assert parse_time(text) == expected
 
 
+REFUSED = [
+    "-1:00", "+3:15", "3::15", "3:15:", "3..15", "3.:15", "3:.15", "3:15::", "3:15..", ".3:15", ":3:15", "3:15:3",
+    "13:155", "3:045", "003:45", "3:15 7", "7 3:15", "3:15 15", "3-45", "3/45", "3:45x", "3:45h", "at3:45",
+    "x1545", "15450", "-3 o'clock", "quarter past 3x", "quarter past -3", "ten to 6.5", "time:3:15", "3,15",
+    "three five", "3 5", "twenty two ten", "fifteen forty-five", "quarter past fifteen",
+]
+
+
 @pytest.mark.parametrize("text", ["", "banana", "25:00", "3:75", "banana 3:45", "clock", "13 pm", "half to three",
-                                  "half past eleven and a half"])
+                                  "half past eleven and a half", *REFUSED])
 def test_unparsable_raises_with_the_input_and_accepted_forms(text):
     with pytest.raises(ValueError) as err:
         parse_time(text)
@@ -54,3 +69,46 @@ def test_format_time_rejects_bad_input():
         format_time(12, 0)
     with pytest.raises(ValueError, match="unknown style"):
         format_time(1, 0, "klingon")
+
+
+# One character typed by mistake: punctuation, a letter or a digit, anywhere.
+TYPOS = string.punctuation + string.ascii_letters + string.digits + "’“”"
+DIGITAL = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def reads_as_itself_or_is_refused(typo: str, hour: int, minute: int) -> None:
+    """``typo`` reads as (hour, minute) or raises ValueError: never another time, never another error.
+
+    A digit can make another well-formed time ("3:45" -> "13:45", "1:05" -> "10:05"): that one
+    must read as what it says.
+    """
+    try:
+        got = parse_time(typo)
+    except ValueError as e:
+        assert repr(typo) in str(e) and "accepted forms" in str(e)
+        return
+    other = DIGITAL.fullmatch(typo)
+    if other and int(other[1]) <= 23 and int(other[2]) <= 59:
+        assert got == (int(other[1]) % 12, int(other[2])), typo
+    else:
+        assert got == (hour, minute), typo
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@given(st.integers(0, 11), st.integers(0, 59), st.sampled_from(STYLES), st.data())
+def test_a_typo_reads_the_same_time_or_is_refused(hour, minute, style, data):
+    text = format_time(hour, minute, style)
+    assert parse_time(text) == (hour, minute)
+    at = data.draw(st.integers(0, len(text)), label="at")
+    typo = text[:at] + data.draw(st.sampled_from(TYPOS), label="char") + text[at:]
+    reads_as_itself_or_is_refused(typo, hour, minute)
+
+
+@pytest.mark.parametrize("text", ["twenty to ten", "ten to six", "3:45", "1:05", "15:45", "seven oh five",
+                                  "a clock showing quarter to four", "twelve thirty"])
+def test_every_one_character_typo_of_tricky_prompts(text):
+    """Exhaustively, for prompts where a typo once made another time ("twenty to ten" -> "twenty two ten")."""
+    hour, minute = parse_time(text)
+    for at in range(len(text) + 1):
+        for c in TYPOS:
+            reads_as_itself_or_is_refused(text[:at] + c + text[at:], hour, minute)
