@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import sys
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import datasets
 from tqdm.auto import tqdm
 
 from shared.clocks import render_clock
+from shared.image_files import check_split
 
 TIMES = 720
 FEATURES = datasets.Features({
@@ -69,10 +71,14 @@ def build_clock_dataset(train: int = 20000, val: int = 720, test: int = 720, siz
     return datasets.DatasetDict(splits)
 
 
-def load_images(path: str | Path) -> datasets.DatasetDict:
+def load_images(path: str | Path, skip_bad_images: bool = False) -> datasets.DatasetDict:
     """A saved ``DatasetDict`` / ``Dataset`` folder or a folder of images, as a ``DatasetDict``.
 
-    An image folder (``imagefolder``) gives a ``train`` split with an ``image`` column.
+    An image folder (``imagefolder``) gives a ``train`` split with an ``image`` column. Every
+    file in it is read first (``shared.image_files``): greyscale, 16-bit, transparent, CMYK,
+    palette and animated images come as RGB as documented there; a file that is not a usable
+    image (not an image, truncated, under 16 px a side, a decompression bomb) is refused with
+    one line naming it, or with ``skip_bad_images`` skipped and counted on stderr.
     """
     path = Path(path)
     if not path.is_dir():
@@ -86,6 +92,13 @@ def load_images(path: str | Path) -> datasets.DatasetDict:
             ds = datasets.load_dataset("imagefolder", data_dir=str(path))
         except Exception as e:  # datasets raises several types for folders with no images
             raise ValueError(f"{str(path)!r} is neither a saved dataset nor a folder of images ({e})") from e
+        checked = {name: check_split(split, skip_bad_images) for name, split in ds.items()}
+        ds = datasets.DatasetDict({name: split for name, (split, _) in checked.items()})
+        bad = [e for _, skipped in checked.values() for e in skipped]
+        if bad:
+            print(f"skipped {len(bad)} bad image file(s) in {str(path)!r}, e.g. {bad[0]}", file=sys.stderr)
+        if not any(len(split) for split in ds.values()):
+            raise ValueError(f"{str(path)!r} holds no usable image ({len(bad)} bad file(s) skipped)")
     for name, split in ds.items():
         if "image" not in split.column_names:
             raise ValueError(f"split {name!r} of {str(path)!r} has no 'image' column "
