@@ -1,9 +1,14 @@
 """The clock dataset (a ``datasets.DatasetDict`` saved with ``save_to_disk``) and image loading.
 
 Every split holds every one of the 720 times (split sizes below 720 are refused), in a
-seeded order. Styles come from a fixed set of ``num_styles`` style seeds shared by all
-splits, so validation measures new drawings of familiar styles; ``num_styles=0`` gives
-every image a style of its own.
+seeded order. By default (``num_styles=0``) every clock has a style of its own; with
+``num_styles > 0`` styles come from a fixed set of that many style seeds shared by all
+splits, so validation measures new drawings of familiar styles. Beside ``image``,
+``hour``, ``minute`` and ``style`` (the style seed) each row has one string column per
+style field of :data:`shared.clocks.STYLE_FIELDS` holding its word ("red", "square").
+Styles of the held-out region (:data:`shared.clocks.HELD_OUT_STYLE`) never appear in
+train / validation / test unless ``include_held_out=True``; ``heldout=n`` adds a
+``heldout_styles`` split of ``n`` clocks of that region only.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
-from shared.clocks import render_clock
+from shared.clocks import (
+    HELD_OUT_STYLE,
+    STYLE_FIELDS,
+    is_held_out,
+    random_style,
+    render_clock,
+)
 from shared.image_files import check_split
 
 TIMES = 720
@@ -28,46 +39,89 @@ FEATURES = datasets.Features({
     "minute": datasets.Value("int8"),
     "style": datasets.Value("int32"),
 })
+"""The columns every clock dataset has (older datasets have only these)."""
+CLOCK_FEATURES = datasets.Features({**FEATURES, **{f: datasets.Value("string") for f in STYLE_FIELDS}})
+"""The columns of :func:`build_clock_dataset`: ``FEATURES`` and one word column per style field."""
+HELDOUT_SPLIT = "heldout_styles"
+
+Row = tuple[int, int, int, int, int, tuple[tuple[str, str], ...]]
 
 
-def _render_png(args: tuple[int, int, int, int, int]) -> dict:
-    hour, minute, style, seed, size = args
+def _render_png(args: Row) -> dict:
+    hour, minute, style_seed, seed, size, fixed = args
+    style = random_style(style_seed, **dict(fixed))
     buf = io.BytesIO()
     render_clock(hour, minute, style=style, size=size, seed=seed).save(buf, format="PNG", compress_level=1)
     return {"bytes": buf.getvalue(), "path": None}
 
 
-def split_rows(n: int, seed: int, num_styles: int, size: int) -> list[tuple[int, int, int, int, int]]:
-    """(hour, minute, style, image seed, size) for ``n`` clocks: all 720 times, then repeats."""
+def _allowed_seeds(n: int, include_held_out: bool) -> list[int]:
+    """``n`` style seeds 0, 1, 2, ... skipping the held-out region unless it is included."""
+    seeds, s = [], 0
+    while len(seeds) < n:
+        if include_held_out or not is_held_out(random_style(s)):
+            seeds.append(s)
+        s += 1
+    return seeds
+
+
+def split_rows(n: int, seed: int, num_styles: int = 0, size: int = 64, include_held_out: bool = False,
+               held_out_only: bool = False) -> list[tuple[Row, dict[str, str]]]:
+    """``n`` clocks as ((hour, minute, style seed, image seed, size, fixed fields), labels).
+
+    All 720 times, then repeats, in a seeded order. ``num_styles=0``: a style of its own per
+    clock (a style seed that falls in the held-out region is redrawn, unless
+    ``include_held_out``); ``held_out_only``: every style in the held-out region (its fields
+    fixed, the rest drawn from the style seed).
+    """
     if n < TIMES:
         raise ValueError(f"a split needs at least {TIMES} images so that every time appears, got {n}")
     rng = random.Random(seed)
     times = [i % TIMES for i in range(n)]
     rng.shuffle(times)
+    fixed = tuple(HELD_OUT_STYLE.items()) if held_out_only else ()
+    pool = _allowed_seeds(num_styles, include_held_out) if num_styles > 0 and not held_out_only else []
     rows = []
     for t in times:
         image_seed = rng.randrange(2**31)
-        style = rng.randrange(num_styles) if num_styles > 0 else image_seed
-        rows.append((t // 60, t % 60, style, image_seed, size))
+        style_seed = pool[rng.randrange(num_styles)] if pool else image_seed
+        style = random_style(style_seed, **dict(fixed))
+        while not (include_held_out or held_out_only) and is_held_out(style):
+            style_seed = rng.randrange(2**31)
+            style = random_style(style_seed)
+        rows.append(((t // 60, t % 60, style_seed, image_seed, size, fixed), style.labels))
     return rows
 
 
 def build_clock_dataset(train: int = 20000, val: int = 720, test: int = 720, size: int = 64,
-                        seed: int = 0, num_styles: int = 16, num_proc: int | None = None,
-                        progress: bool = True) -> datasets.DatasetDict:
-    """Render the train/validation/test splits of clocks with exact labels."""
+                        seed: int = 0, num_styles: int = 0, num_proc: int | None = None,
+                        progress: bool = True, heldout: int = 0,
+                        include_held_out: bool = False) -> datasets.DatasetDict:
+    """Render the train/validation/test splits of labelled clocks (and ``heldout_styles``).
+
+    ``num_styles=0`` (the default) gives every clock a style of its own; ``heldout > 0``
+    adds a ``heldout_styles`` split of that many clocks (>= 720) from the held-out region.
+    """
     if size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {size}")
+    if num_styles < 0:
+        raise ValueError(f"num_styles must be >= 0 (0: a style per clock), got {num_styles}")
+    plan = [("train", train, False), ("validation", val, False), ("test", test, False)]
+    if heldout:
+        plan.append((HELDOUT_SPLIT, heldout, True))
+    # every row (and the colour tables behind the styles) before the workers fork
+    planned = [(name, split_rows(n, seed * 1000 + i, num_styles, size, include_held_out, only))
+               for i, (name, n, only) in enumerate(plan)]
     splits = {}
     num_proc = num_proc or min(4, os.cpu_count() or 1)
     with Pool(num_proc) as pool:
-        for i, (name, n) in enumerate((("train", train), ("validation", val), ("test", test))):
-            rows = split_rows(n, seed * 1000 + i, num_styles, size)
-            images = list(tqdm(pool.imap(_render_png, rows, chunksize=256), total=n,
+        for name, rows in planned:
+            images = list(tqdm(pool.imap(_render_png, [r for r, _ in rows], chunksize=256), total=len(rows),
                                desc=f"rendering {name}", disable=not progress))
-            splits[name] = datasets.Dataset.from_dict(
-                {"image": images, "hour": [r[0] for r in rows], "minute": [r[1] for r in rows],
-                 "style": [r[2] for r in rows]}, features=FEATURES)
+            columns = {"image": images, "hour": [r[0] for r, _ in rows], "minute": [r[1] for r, _ in rows],
+                       "style": [r[2] for r, _ in rows]}
+            columns.update({f: [labels[f] for _, labels in rows] for f in STYLE_FIELDS})
+            splits[name] = datasets.Dataset.from_dict(columns, features=CLOCK_FEATURES)
     return datasets.DatasetDict(splits)
 
 

@@ -1,34 +1,89 @@
+import importlib.util
+from pathlib import Path
+
+import datasets
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from pipelines.cli import main
-from shared.data import build_clock_dataset, load_images
+from shared.clocks import HELD_OUT_STYLE, STYLE_FIELDS, is_held_out
+from shared.data import CLOCK_FEATURES, HELDOUT_SPLIT, build_clock_dataset, load_images
 from shared.files import save_atomic
 from shared.images import make_grid, psnr, to_pil, to_tensor, to_uint8
+
+ALL_TIMES = {(h, m) for h in range(12) for m in range(60)}
 
 
 @pytest.fixture(scope="module")
 def small_dataset():
-    return build_clock_dataset(720, 720, 720, size=32, seed=1, num_styles=4, num_proc=1, progress=False)
+    return build_clock_dataset(720, 720, 720, size=32, seed=1, num_proc=1, progress=False, heldout=720)
 
 
 def test_every_time_in_every_split(small_dataset):
+    assert list(small_dataset) == ["train", "validation", "test", HELDOUT_SPLIT]
     for split in small_dataset.values():
-        assert {(h, m) for h, m in zip(split["hour"], split["minute"])} == {(h, m) for h in range(12) for m in range(60)}
-    assert set(small_dataset["train"]["style"]) <= set(range(4))
+        assert {(h, m) for h, m in zip(split["hour"], split["minute"])} == ALL_TIMES
+
+
+def test_columns_are_the_time_and_one_word_per_style_field(small_dataset):
+    for split in small_dataset.values():
+        assert split.features == CLOCK_FEATURES
+        assert split.column_names == ["image", "hour", "minute", "style", *STYLE_FIELDS]
+        for field, values in STYLE_FIELDS.items():
+            assert set(split[field]) <= set(values)
+    train = small_dataset["train"]
+    assert len(set(train["style"])) > 700  # a style of its own per clock by default
+    for field in ("face_color", "shape", "hand_color", "background_style"):
+        assert set(train[field]) == set(STYLE_FIELDS[field])
+
+
+def test_held_out_styles_only_in_their_own_split(small_dataset):
+    for name in ("train", "validation", "test"):
+        split = small_dataset[name]
+        rows = [{k: split[k][i] for k in HELD_OUT_STYLE} for i in range(len(split))]
+        assert not any(map(is_held_out, rows))
+        assert any(r["shape"] == HELD_OUT_STYLE["shape"] for r in rows)  # the region is narrow, not a whole field
+    held = small_dataset[HELDOUT_SPLIT]
+    for field, value in HELD_OUT_STYLE.items():
+        assert set(held[field]) == {value}
+    assert len(set(held["numerals"])) == len(STYLE_FIELDS["numerals"])
+
+
+def test_a_fixed_set_of_styles_shared_by_the_splits():
+    ds = build_clock_dataset(720, 720, 720, size=16, seed=2, num_styles=4, num_proc=1, progress=False)
+    styles = {(s, tuple(ds["train"][f][i] for f in STYLE_FIELDS)) for i, s in enumerate(ds["train"]["style"])}
+    assert len(styles) == 4 and {s for s, _ in styles} <= set(range(10))  # style seeds 0, 1, ...
+    assert set(ds["validation"]["style"]) == {s for s, _ in styles}  # the same styles in every split
 
 
 def test_dataset_is_deterministic_per_seed(small_dataset):
-    again = build_clock_dataset(720, 720, 720, size=32, seed=1, num_styles=4, num_proc=1, progress=False)
+    again = build_clock_dataset(720, 720, 720, size=32, seed=1, num_proc=2, progress=False)
     assert np.array_equal(np.asarray(again["train"][5]["image"]), np.asarray(small_dataset["train"][5]["image"]))
     assert again["train"]["minute"] == small_dataset["train"]["minute"]
+    assert again["test"]["face_color"] == small_dataset["test"]["face_color"]
 
 
 def test_too_small_split_is_refused():
     with pytest.raises(ValueError, match="at least 720"):
         build_clock_dataset(100, 720, 720, progress=False)
+
+
+def test_second_renderer_writes_a_folder_that_imagefolder_loads(tmp_path):
+    spec = importlib.util.spec_from_file_location("clock_renderer_b", Path(__file__).parents[1] / "clock_renderer_b.py")
+    renderer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(renderer)
+    out = renderer.write_clock_folder(tmp_path / "b", 12, 6, 6, size=32, seed=3)
+    assert "shared.clocks" not in Path(spec.origin).read_text()
+    ds = datasets.load_dataset("imagefolder", data_dir=str(out))
+    assert sorted(ds) == ["test", "train", "validation"]
+    assert ds["train"].column_names == ["image", "hour", "minute"] and len(ds["train"]) == 12
+    assert all(0 <= h < 12 for h in ds["train"]["hour"]) and all(0 <= m < 60 for m in ds["train"]["minute"])
+    assert ds["train"][0]["image"].size == (32, 32)
+    again = renderer.draw_clock(3, 15, size=32, seed=5)
+    assert np.array_equal(np.asarray(again), np.asarray(renderer.draw_clock(3, 15, size=32, seed=5)))
+    assert np.abs(np.asarray(again, dtype=int) - np.asarray(renderer.draw_clock(9, 45, size=32, seed=5))).sum() > 500
 
 
 def test_save_load_round_trip_and_image_folder(tmp_path, small_dataset):
