@@ -1,6 +1,7 @@
-"""The ``qvae`` command line. Each subcommand lives in the module that does the work and
-exposes ``add_arguments(parser)`` and ``run(args)``; modules load only when used, so
-``qvae --help`` stays fast.
+"""The ``qvae`` command line. Each subcommand lives in the module that does the work; modules
+load only when used, so ``qvae --help`` stays fast. A trainer declares its settings once, as
+dataclasses in ``ARGUMENTS`` (parsed by ``transformers.HfArgumentParser``) and takes them in
+``run(*arguments)``; the other commands expose ``add_arguments(parser)`` and ``run(args)``.
 
 A user's mistake (bad time, missing folder, wrong image) prints one line and exits 2;
 set ``QVAE_DEBUG=1`` for the traceback.
@@ -29,31 +30,45 @@ COMMANDS = {
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError, UserError)
 
 
-def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The top-level parser; only ``command``'s module is imported, to add its options."""
     parser = argparse.ArgumentParser(prog="qvae", description="VQ-VAE tokenizer + autoregressive prior that draws clocks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == wanted:  # only the chosen command's module is imported
-            importlib.import_module(module).add_arguments(p)
-            p.set_defaults(run=importlib.import_module(module).run)
+        if name == command:
+            module = importlib.import_module(module)
+            module.add_arguments(p)
+            p.set_defaults(run=module.run)
     return parser
+
+
+def command_call(argv: list[str]):
+    """``(command, call)``: what ``argv`` asks for, as a function of no arguments to run."""
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    module = importlib.import_module(COMMANDS[command][0]) if command else None
+    if module is not None and hasattr(module, "ARGUMENTS"):
+        from transformers import HfArgumentParser
+
+        parser = HfArgumentParser(module.ARGUMENTS, prog=f"qvae {command}", description=COMMANDS[command][1])
+        return command, lambda: module.run(*parser.parse_args_into_dataclasses(argv[1:], look_for_args_file=False))
+    args = build_parser(command).parse_args(argv)
+    return args.command, lambda: args.run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    command, call = command_call(argv)
     try:
-        args.run(args)
+        call()
     except USER_ERRORS as e:
         if os.environ.get("QVAE_DEBUG"):
             raise
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"qvae {args.command}: error: {msg}", file=sys.stderr)
+        print(f"qvae {command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"qvae {args.command}: interrupted", file=sys.stderr)
+        print(f"qvae {command}: interrupted", file=sys.stderr)
         return 130
     return 0
 

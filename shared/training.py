@@ -1,28 +1,85 @@
-"""What both training loops share: the accelerator, optimizer + schedule, the step loop
-with exact mid-epoch resume, and atomic, verified checkpoints.
+"""The one training loop, on ``accelerate``: every trainer of the project runs through ``fit``.
 
-The same code runs on one CPU process or under ``accelerate launch`` on many GPUs: the
-data order depends only on (seed, epoch), so a resumed run sees exactly the batches the
-uninterrupted run would have, and checkpoints are written to a temporary folder and
-renamed, with a manifest of checksums that ``latest_checkpoint`` verifies.
+A trainer supplies only what is its own: the model, a dataset, ``compute_loss(model, batch,
+generator)`` and ``evaluate(model, step)``. ``fit`` owns the rest: the accelerator and its
+mixed precision (chosen by the hardware unless asked for), ``prepare``, AdamW with a
+warmup + cosine schedule, gradient accumulation and clipping, the progress bar and
+tensorboard, the evaluation cadence, atomic ``save_state`` checkpoints with exact resume,
+and the atomic final ``save_pretrained``.
+
+The same code runs on one CPU process or under ``accelerate launch`` on N GPUs or nodes:
+the data order depends only on (seed, epoch), so a resumed run sees exactly the batches the
+uninterrupted run would have. Settings are one dataclass per trainer (a subclass of
+``TrainingArguments``); ``qvae`` turns its fields into command-line options with
+``transformers.HfArgumentParser``, so each default is written once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, get_int_from_env, set_seed
+from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-MANIFEST = "checkpoint.json"
+from shared.checkpoints import resume_from_latest, save_checkpoint
+from shared.files import save_atomic
+
+Precision = Literal["auto", "no", "bf16", "fp16"]
+ESTIMATE_AFTER = 10  # optimizer steps timed before the run prints its estimate for this machine
+
+
+def arg(default=None, help: str = "", **metadata):
+    """A dataclass field with its command-line help (read by ``HfArgumentParser``)."""
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclass(kw_only=True)
+class TrainingArguments:
+    """What every trainer has. Subclasses add their own fields and change defaults."""
+
+    out: str = arg(help="output folder: model/, checkpoints/, samples/, logs/, metrics.json", required=True)
+    steps: int = arg(2000, "optimizer steps")
+    batch_size: int = arg(64, "batch per process (the global batch is this x processes x grad_accum)")
+    lr: float = arg(1e-3, "peak learning rate (AdamW; linear warmup, then cosine decay)")
+    warmup_steps: int = arg(100, "warmup steps of the learning rate")
+    weight_decay: float = arg(0.0, "AdamW weight decay, on matrices only")
+    grad_accum: int = arg(1, "micro batches per optimizer step")
+    mixed_precision: Precision = arg("auto", "auto: bf16 where the device computes it natively, else fp32 "
+                                             "(fp16 on GPUs without bf16)")
+    eval_every: int = arg(500, "optimizer steps between evaluations (and one at the end)")
+    save_every: int = arg(500, "optimizer steps between checkpoints")
+    log_every: int = arg(50, "optimizer steps between tensorboard logs")
+    seed: int = arg(0, "seed of the initialisation, the data order and the random choices in the loss")
+    resume: bool = arg(False, "continue from the latest complete checkpoint in --out")
+    progress: bool = arg(True, "show a progress bar")
+    num_workers: int = arg(0, "DataLoader worker processes")
+
+    def __post_init__(self):
+        if not self.out:
+            raise ValueError("--out is required: the folder to write the model, checkpoints and logs to")
+        for name in ("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
+            raise ValueError("--lr must be > 0 and --warmup-steps, --weight-decay, --num-workers >= 0")
+        if self.mixed_precision not in Precision.__args__:
+            raise ValueError(f"--mixed-precision must be one of {', '.join(Precision.__args__)}, "
+                             f"got {self.mixed_precision!r}")
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if isinstance(v, (int, float, str, bool))}
 
 
 def launched_processes() -> int:
@@ -33,51 +90,63 @@ def launched_processes() -> int:
     return get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
 
 
-@dataclass
-class TrainingArguments:
-    out: str
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.0
-    grad_accum: int = 1
-    mixed_precision: str = "no"
-    eval_every: int = 500
-    save_every: int = 500
-    log_every: int = 50
-    seed: int = 0
-    resume: bool = False
-    num_workers: int = 0
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX), as oneDNN will use it.
+
+    Without it, bf16 autocast falls back to a path ~20x slower than fp32. ``ONEDNN_MAX_CPU_ISA``
+    below the bf16 ISAs (e.g. ``AVX2``, to reproduce an older CPU) counts as no.
+    """
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if isa and isa != "ALL" and "BF16" not in isa and "AMX" not in isa:
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: trust oneDNN's own probe
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16")) and bool(
+        torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def make_accelerator(args: TrainingArguments) -> Accelerator:
+def choose_precision(requested: str, device_type: str | None = None) -> tuple[str, str]:
+    """``(precision, why)``: ``requested`` unless it is ``auto``; then what the device does natively."""
+    if requested != "auto":
+        return requested, "asked for with --mixed-precision"
+    if device_type is None:
+        use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+        device_type = "cuda" if torch.cuda.is_available() and not use_cpu else "cpu"
+    if device_type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "auto: this GPU computes bf16 natively"
+        return "fp16", "auto: this GPU has no bf16, so fp16 with a gradient scaler"
+    if device_type == "cpu":
+        if cpu_has_native_bf16():
+            return "bf16", "auto: this CPU has native bf16 (AVX512-BF16 or AMX)"
+        return "no", "auto: this CPU has no native bf16 (bf16 autocast would run a slow fallback), so fp32"
+    return "no", f"auto: fp32 on {device_type}"
+
+
+def make_accelerator(args: TrainingArguments, precision: str) -> Accelerator:
     """An Accelerator that logs to tensorboard under ``out/logs`` and seeds everything.
 
     accelerate keeps process-wide singletons that refuse a second Accelerator with other
-    settings (``qvae train`` runs both stages, fp32 then bf16, in one process), so a
-    single-process run starts from a fresh state; a launched multi-process run keeps its own.
+    settings (``qvae train`` runs several trainers in one process), so a single-process run
+    starts from a fresh state; a launched multi-process run keeps its own.
     """
     if launched_processes() == 1:
         AcceleratorState._reset_state()
         GradientState._reset_state()
     accelerator = Accelerator(
-        mixed_precision=args.mixed_precision,
+        mixed_precision=precision,
         gradient_accumulation_steps=args.grad_accum,
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=args.out, logging_dir=str(Path(args.out) / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
-        # a prepared scheduler is stepped once per call: callers step it once per optimizer
-        # step (accelerate's default steps it num_processes times, for schedules written in
-        # single-process steps; ours are written in optimizer steps, whatever the scale)
+        # the prepared scheduler is stepped once per optimizer step, by fit (accelerate's
+        # default steps it num_processes times, for schedules written in single-process steps)
         step_scheduler_with_optimizer=False,
     )
     set_seed(args.seed)
     return accelerator
-
-
-def global_batch(accelerator: Accelerator, args: TrainingArguments) -> int:
-    return args.batch_size * accelerator.num_processes * args.grad_accum
 
 
 def make_optimizer(model: torch.nn.Module, args: TrainingArguments):
@@ -90,15 +159,13 @@ def make_optimizer(model: torch.nn.Module, args: TrainingArguments):
     return optimizer, schedule
 
 
-def micro_batches(accelerator: Accelerator, dataloader, start: int, total: int, seed: int) -> Iterator[tuple[int, object]]:
+def micro_batches(accelerator: Accelerator, dataloader, start: int, total: int) -> Iterator[tuple[int, object]]:
     """Yield ``(micro_step, batch)`` for micro steps ``start .. total-1``, epoch after epoch.
 
     The sampler is reseeded per epoch, and a resumed run skips exactly the batches of the
     current epoch already seen (``skip_first_batches``), so none is repeated or missed.
     """
     per_epoch = len(dataloader)
-    if per_epoch == 0:
-        raise ValueError("the training data gives no batch: fewer samples than one batch per process")
     step = start
     while step < total:
         epoch, offset = divmod(step, per_epoch)
@@ -111,71 +178,124 @@ def micro_batches(accelerator: Accelerator, dataloader, start: int, total: int, 
                 return
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+LossFn = Callable[[torch.nn.Module, object, torch.Generator], "torch.Tensor | tuple[torch.Tensor, dict]"]
+EvalFn = Callable[[torch.nn.Module, int], dict]
 
 
-def save_checkpoint(accelerator: Accelerator, out: str | Path, micro_step: int, extra: dict | None = None,
-                    keep: int = 2) -> Path:
-    """``accelerator.save_state`` into ``out/checkpoints/step_N`` atomically, with a manifest.
+def _log_eval(accelerator: Accelerator, results: dict, step: int, bar) -> dict:
+    """Log an evaluation: numbers to tensorboard and the bar, PIL images to tensorboard only."""
+    numbers = {k: v for k, v in results.items() if isinstance(v, (int, float))}
+    accelerator.log({f"eval/{k}": v for k, v in numbers.items()}, step=step)
+    tracker = accelerator.get_tracker("tensorboard", unwrap=True)
+    for name, value in results.items():
+        if hasattr(value, "save") and hasattr(tracker, "add_image"):
+            tracker.add_image(f"eval/{name}", np.asarray(value), step, dataformats="HWC")
+    bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
+    return numbers
 
-    Every process calls this (each saves its own RNG state). The folder appears under its
-    final name only once complete, with the checksums of its files in ``checkpoint.json``.
+
+def fit(args: TrainingArguments, make_model: Callable[[], torch.nn.Module], train_data, compute_loss: LossFn,
+        evaluate: EvalFn | None = None, collate_fn=None, name: str = "model") -> tuple[torch.nn.Module, dict]:
+    """Train ``make_model()`` on ``train_data`` and save it to ``args.out/model``; return ``(model, metrics)``.
+
+    The model is built after seeding, so its initialisation depends on ``args.seed`` only.
+    ``compute_loss(model, batch, generator)`` returns the loss, or ``(loss, logs)`` with more
+    scalars to log; ``generator`` is seeded by (seed, micro step, process) for random choices
+    that must be the same when a run resumes. ``evaluate(model, step)`` runs on the main
+    process, in eval mode without gradients, every ``eval_every`` steps and at the end; it
+    returns numbers (logged, printed, kept in ``metrics.json``) and PIL images (tensorboard).
+    ``metrics`` holds the last evaluation plus steps, seconds, samples/s and the precision.
     """
-    root = Path(out) / "checkpoints"
-    final = root / f"step_{micro_step:08d}"
-    tmp = root / f".tmp_step_{micro_step:08d}"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+    out = Path(args.out)
+    precision, why = choose_precision(args.mixed_precision)
+    accelerator = make_accelerator(args, precision)
+    if len(train_data) < args.batch_size * accelerator.num_processes:
+        raise ValueError(f"{len(train_data)} training samples are fewer than one batch ({args.batch_size} x "
+                         f"{accelerator.num_processes} processes): lower --batch-size")
+    loader = torch.utils.data.DataLoader(train_data, batch_size=args.batch_size, shuffle=True, drop_last=True,
+                                         collate_fn=collate_fn, num_workers=args.num_workers,
+                                         generator=torch.Generator().manual_seed(args.seed))
+    model = make_model()
+    optimizer, schedule = make_optimizer(model, args)
+    model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
+    unwrapped = accelerator.unwrap_model(model)
+    start = resume_from_latest(accelerator, out) if args.resume else 0
+    main = accelerator.is_main_process
+    params = sum(p.numel() for p in unwrapped.parameters())
+    accelerator.init_trackers(name, config={**args.to_dict(), "precision": precision, "parameters": params})
+    accelerator.print(f"training {name} ({params / 1e6:.2f} M parameters) on {len(train_data)} samples, "
+                      f"{accelerator.num_processes} process(es), global batch "
+                      f"{args.batch_size * accelerator.num_processes * args.grad_accum} = {args.batch_size} x "
+                      f"{accelerator.num_processes} x {args.grad_accum}; precision {precision} ({why})")
+    bar = tqdm(total=args.steps, initial=start // args.grad_accum, desc=f"train {name}", unit="step",
+               disable=not (args.progress and main), dynamic_ncols=True)
+    metrics: dict = {}
+    running: dict[str, list] = {}
+    t0, first_step, seen = time.perf_counter(), None, 0
+    model.train()
+    for micro, batch in micro_batches(accelerator, loader, start, args.steps * args.grad_accum):
+        g = torch.Generator().manual_seed(args.seed * 1_000_003 + micro * 101 + accelerator.process_index)
+        with accelerator.accumulate(model):
+            result = compute_loss(model, batch, g)
+            loss, logs = result if isinstance(result, tuple) else (result, {})
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        for key, value in {"loss": loss, **logs}.items():
+            running.setdefault(key, []).append(torch.as_tensor(value).detach().float())
+        seen += args.batch_size
+        if not accelerator.sync_gradients:
+            continue
+        schedule.step()
+        step = (micro + 1) // args.grad_accum
+        bar.update(1)
+        if first_step is None:  # the first step pays one-time costs: time from the next
+            first_step = (step, time.perf_counter())
+        elif step - first_step[0] == ESTIMATE_AFTER:
+            per_step = (time.perf_counter() - first_step[1]) / ESTIMATE_AFTER
+            bar.write(f"estimate: {per_step:.2f} s/step x {args.steps - step} steps left = "
+                      f"{per_step * (args.steps - step) / 60:.1f} min for {name} on this machine")
+        if step % args.log_every == 0 or step == args.steps:
+            means = {k: torch.stack(v).mean().item() for k, v in running.items()}
+            running = {}
+            accelerator.log({f"train/{k}": v for k, v in means.items()} | {"train/lr": schedule.get_last_lr()[0]},
+                            step=step)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()})
+        if evaluate is not None and (step % args.eval_every == 0 or step == args.steps):
+            if main:
+                metrics = _log_eval(accelerator, _evaluate(evaluate, unwrapped, step), step, bar)
+            accelerator.wait_for_everyone()
+        if step % args.save_every == 0 and step < args.steps:
+            save_checkpoint(accelerator, out, micro + 1, extra={"step": step})
+    bar.close()
+    seconds = time.perf_counter() - t0
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    if main:
+        if evaluate is not None and not metrics:  # resumed at the very end: measure once more
+            metrics = _log_eval(accelerator, _evaluate(evaluate, unwrapped, args.steps), args.steps, bar)
+        path = save_atomic(unwrapped, out / "model")
+        metrics.update(model_path=str(path), steps=args.steps, seconds=round(seconds, 1), precision=precision,
+                       samples_per_second=round(seen * accelerator.num_processes / max(seconds, 1e-9), 1))
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        accelerator.print("summary: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                  for k, v in metrics.items()))
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        (tmp / MANIFEST).write_text(json.dumps({"micro_step": micro_step, "files": files, **(extra or {})}, indent=1))
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        for old in sorted(root.glob("step_*"))[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
+    accelerator.end_training()
+    return unwrapped, metrics
 
 
-def verify_checkpoint(path: Path) -> dict | None:
-    """The manifest if every listed file is present and matches its checksum, else None."""
+def _evaluate(evaluate: EvalFn, model: torch.nn.Module, step: int) -> dict:
+    was_training = model.training
+    model.eval()
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
-        ok = all(_sha256(path / name) == digest for name, digest in manifest["files"].items())
-    except (OSError, ValueError, KeyError):
-        return None
-    return manifest if ok else None
+        with torch.no_grad():
+            return evaluate(model, step)
+    finally:
+        model.train(was_training)
 
 
-def latest_checkpoint(out: str | Path) -> tuple[Path, dict] | None:
-    """The newest complete, verified checkpoint under ``out/checkpoints`` (half-written ones are skipped)."""
-    for path in sorted((Path(out) / "checkpoints").glob("step_*"), reverse=True):
-        manifest = verify_checkpoint(path)
-        if manifest is not None:
-            return path, manifest
-    return None
-
-
-def resume_from_latest(accelerator: Accelerator, out: str | Path) -> int:
-    """Load the latest verified checkpoint into the prepared objects; return its micro step (0 if none)."""
-    found = latest_checkpoint(out)
-    if found is None:
-        accelerator.print(f"no complete checkpoint under {out}/checkpoints: starting from scratch")
-        return 0
-    path, manifest = found
-    accelerator.load_state(str(path))
-    accelerator.print(f"resumed from {path} (micro step {manifest['micro_step']})")
-    return int(manifest["micro_step"])
-
-
-def args_dict(args) -> dict:
-    return {k: v for k, v in asdict(args).items() if isinstance(v, (int, float, str, bool))}
+def bits(nats: float) -> float:
+    """A loss in nats per token, in bits per token."""
+    return nats / math.log(2)

@@ -1,17 +1,12 @@
 """Token data: a ``datasets.DatasetDict`` of code grids + hour + minute, and the batch builder.
 
-Folder layout (written by the pipeline's exporter, or ``write_token_folder`` for tests)::
-
-    DIR/tokens.json              {"codebook_size": K, "grid_shape": [h, w]}
-    DIR/dataset_dict.json, DIR/train/..., DIR/validation/...   (save_to_disk)
-
-Columns used: ``ids`` (int16, the h*w grid flattened row-major), ``hour`` (0..11),
+The token folder's format is ``shared.tokens`` (written by ``qvae tokenize``, or by
+``write_token_folder`` for tests); it may be arrow, parquet or jsonl. Columns used: ``ids`` (int16, the h*w grid flattened row-major), ``hour`` (0..11),
 ``minute`` (0..59); other columns are ignored.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -19,33 +14,19 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from shared.files import save_atomic
+from shared.tokens import ids_feature, read_tokens, write_tokens
 
 from .vocab import Vocab
 
-META = "tokens.json"
 IGNORE = -100
 
 
-def read_meta(tokens_dir) -> Vocab:
-    path = Path(tokens_dir) / META
-    if not Path(tokens_dir).is_dir():
-        raise FileNotFoundError(f"no token folder at {tokens_dir}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: not a token folder (export tokens first)")
-    meta = json.loads(path.read_text())
-    return Vocab(int(meta["codebook_size"]), tuple(meta["grid_shape"]))
-
-
-def load_tokens(tokens_dir):
-    """(DatasetDict, Vocab) from a token folder."""
-    from datasets import load_from_disk
-
-    vocab = read_meta(tokens_dir)
-    dd = load_from_disk(str(tokens_dir))
+def load_tokens(tokens_dir) -> tuple:
+    """(DatasetDict, Vocab) from a token folder in any of its formats (arrow, parquet, jsonl)."""
+    dd, meta = read_tokens(tokens_dir)
     if "train" not in dd:
         raise ValueError(f"{tokens_dir} has no 'train' split (splits: {', '.join(dd)})")
-    return dd, vocab
+    return dd, Vocab(int(meta["codebook_size"]), tuple(meta["grid_shape"]))
 
 
 def split_tensors(split, vocab: Vocab, holdout_times=None) -> TensorDataset:
@@ -85,25 +66,24 @@ def make_batch(vocab: Vocab, ids, hours, minutes, drop=None):
     return input_ids, labels
 
 
-def write_token_folder(out, grids, hours, minutes, codebook_size: int, val_fraction: float = 0.1, seed: int = 0) -> Path:
-    """Write a token folder from grids [N, h, w] (tests, synthetic data)."""
-    from datasets import Dataset, DatasetDict, Features, Sequence, Value
+def write_token_folder(out, grids, hours, minutes, codebook_size: int, val_fraction: float = 0.1, seed: int = 0,
+                       format: str = "arrow") -> Path:
+    """Write a token folder from grids [N, h, w] and their times (tests, synthetic data)."""
+    from datasets import Dataset, Features, Value
 
     grids = torch.as_tensor(grids)
     n, h, w = grids.shape
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, int(round(n * val_fraction)))
-    features = Features({"ids": Sequence(Value("int16")), "hour": Value("int8"), "minute": Value("int8")})
+    features = Features({"ids": ids_feature(), "hour": Value("int8"), "minute": Value("int8")})
 
     def part(rows):
-        return Dataset.from_dict({"ids": grids.reshape(n, -1)[rows].to(torch.int16).tolist(),
-                                  "hour": [int(hours[i]) for i in rows], "minute": [int(minutes[i]) for i in rows]},
-                                 features=features)
+        return [Dataset.from_dict({"ids": grids.reshape(n, -1)[rows].to(torch.int16).tolist(),
+                                   "hour": [int(hours[i]) for i in rows], "minute": [int(minutes[i]) for i in rows]},
+                                  features=features)]
 
-    dd = DatasetDict(train=part(order[n_val:]), validation=part(order[:n_val]))
-    out = save_atomic(dd, out)
-    (out / META).write_text(json.dumps({"codebook_size": int(codebook_size), "grid_shape": [h, w]}))
-    return out
+    meta = {"codebook_size": int(codebook_size), "grid_shape": [h, w]}
+    return write_tokens({"train": part(order[n_val:]), "validation": part(order[:n_val])}, out, meta, format)
 
 
 @torch.no_grad()
@@ -120,6 +100,6 @@ def bits_per_token(prior, ids, hours, minutes, batch_size: int = 256) -> float:
     total = 0.0
     for i in range(0, len(ids), batch_size):
         input_ids, labels = make_batch(vocab, ids[i:i + batch_size], hours[i:i + batch_size], minutes[i:i + batch_size])
-        total += prior(input_ids=input_ids.to(device), labels=labels.to(device)).loss.item() * labels[:, 2:].numel()
+        total += prior(input_ids=input_ids.to(device), labels=labels.to(device)).loss.item() * labels[:, vocab.num_cond:].numel()
     prior.train(was_training)
     return total / max(ids.numel(), 1) / math.log(2)

@@ -17,17 +17,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import stage1_vqvae.train as stage1  # noqa: E402
-import stage2_prior.train as stage2  # noqa: E402
+import shared.training as training  # noqa: E402
 from pipelines.cli import main  # noqa: E402
 
 
-def _dumping(train):
-    def wrapped(*args, **kwargs):
-        model, metrics = train(*args, **kwargs)
-        out = Path(kwargs["out"] if "out" in kwargs else args[1])
+def _dumping(fit):
+    def wrapped(args, *rest, **kwargs):
+        model, metrics = fit(args, *rest, **kwargs)
         rank = int(os.environ.get("RANK", "0"))
-        torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, out / f"rank{rank}.pt")
+        torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, Path(args.out) / f"rank{rank}.pt")
         return model, metrics
     return wrapped
 
@@ -41,11 +39,8 @@ def _slowed(micro_batches, delay: float):
 
 
 if float(os.environ.get("QVAE_TEST_STEP_DELAY", "0")) > 0:
-    delay = float(os.environ["QVAE_TEST_STEP_DELAY"])
-    stage1.micro_batches = _slowed(stage1.micro_batches, delay)
-    stage2.micro_batches = _slowed(stage2.micro_batches, delay)
-stage1.train_tokenizer = _dumping(stage1.train_tokenizer)
-stage2.train_prior = _dumping(stage2.train_prior)
+    training.micro_batches = _slowed(training.micro_batches, float(os.environ["QVAE_TEST_STEP_DELAY"]))
+training.fit = _dumping(training.fit)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -24,8 +24,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stage1_vqvae.train import train_tokenizer
-from stage2_prior.train import train_prior
+from stage1_vqvae.train import TokenizerTrainingArguments, train_tokenizer
+from stage2_prior.train import PriorTrainingArguments, train_prior
 
 pytestmark = pytest.mark.distributed
 
@@ -74,7 +74,7 @@ def _tokenizer_args(clocks, out, steps, batch, save_every=100):
     return ["train-tokenizer", "--data", str(clocks), "--out", str(out), "--config", json.dumps(TINY),
             "--steps", str(steps), "--batch-size", str(batch), "--max-train", "64", "--lr", "2e-3",
             "--warmup-steps", "2", "--eval-every", "1000", "--save-every", str(save_every), "--seed", "3",
-            "--no-progress"]
+            "--mixed-precision", "no", "--no-progress"]
 
 
 def test_tokenizer_two_processes(clocks, tmp_path):
@@ -94,9 +94,9 @@ def test_tokenizer_two_processes(clocks, tmp_path):
     # gradients agree up to float summation order; but k-means init and dead-code restarts
     # are decided from rank 0's 8 images only, so the codebooks start apart. Hence a loose
     # tolerance on the end result rather than on weights (measured gap: see docs/scaling.md).
-    _, single = train_tokenizer(clocks, tmp_path / "one", "vqvae", TINY, steps=8, batch_size=16, lr=2e-3,
-                                warmup_steps=2, eval_every=1000, save_every=100, seed=3, max_train=64,
-                                progress=False)
+    _, single = train_tokenizer(TokenizerTrainingArguments(
+        data=str(clocks), out=str(tmp_path / "one"), config=json.dumps(TINY), steps=8, batch_size=16, lr=2e-3,
+        warmup_steps=2, eval_every=1000, save_every=100, seed=3, max_train=64, mixed_precision="no", progress=False))
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     print(f"tokenizer psnr: 2 x 8 {ddp['psnr']:.3f} dB, 1 x 16 {single['psnr']:.3f} dB")
     assert abs(ddp["psnr"] - single["psnr"]) < 0.5, (ddp["psnr"], single["psnr"])  # measured: 0.01 dB apart
@@ -109,15 +109,15 @@ def test_prior_two_processes(tokens, tmp_path):
     common = ["--preset", "tiny", "--steps", "8", "--lr", "3e-3", "--warmup-steps", "2", "--eval-every", "1000",
               "--save-every", "100", "--seed", "1", "--cond-drop", "0", "--mixed-precision", "no", "--no-progress"]
     log = _launch(["train-prior", "--tokens", str(tokens), "--out", str(tmp_path / "ddp"), "--batch-size", "8", *common])
-    assert "global batch 16 = 8 x 2 processes x 1 accumulation" in log
+    assert "2 process(es), global batch 16 = 8 x 2 x 1" in log
     r0, r1 = _ranks(tmp_path / "ddp")
     for key in r0:
         assert torch.equal(r0[key], r1[key]), key
     # 2 x 8 vs 1 x 16 on the same 16 sequences per step (--cond-drop 0: the drop masks are
     # per rank): identical up to float summation order (DDP averages two means of 8).
-    single, _ = train_prior(tokens, tmp_path / "one", preset="tiny", steps=8, batch_size=16, lr=3e-3,
-                            warmup_steps=2, eval_every=1000, save_every=100, seed=1, cond_drop=0.0,
-                            mixed_precision="no", progress=False)
+    single, _ = train_prior(PriorTrainingArguments(
+        tokens=str(tokens), out=str(tmp_path / "one"), preset="tiny", steps=8, batch_size=16, lr=3e-3,
+        warmup_steps=2, eval_every=1000, save_every=100, seed=1, cond_drop=0.0, mixed_precision="no", progress=False))
     ref = single.state_dict()
     worst = max(float((r0[k].float() - ref[k].float()).abs().max()) for k in ref)
     print(f"prior: largest weight difference 2 x 8 vs 1 x 16 after 8 steps: {worst:.2e}")

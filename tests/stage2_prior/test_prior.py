@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stage2_prior import GuidedCodeSampler, Vocab, build_prior, make_batch, prior_vocab, sample, write_token_folder
-from stage2_prior.train import load_prior, parse_times, train_prior
+from stage2_prior import (GuidedCodeSampler, Vocab, build_prior, load_prior, make_batch, prior_vocab, sample,
+                          write_token_folder)
+from stage2_prior.train import PriorTrainingArguments, parse_times, train_prior
 
 K, GRID = 16, (4, 4)
 
@@ -127,11 +128,11 @@ def _rule_tokens(tmp_path, n=480):
 
 def test_tiny_prior_learns_hour_rule(tmp_path):
     tokens, _ = _rule_tokens(tmp_path)
-    model, metrics = train_prior(tokens, tmp_path / "run", preset="tiny", steps=150, batch_size=32, lr=3e-3,
-                                 warmup_steps=10, eval_every=150, save_every=1000, seed=0, progress=False,
-                                 holdout_times="3:45")
+    model, metrics = train_prior(PriorTrainingArguments(
+        tokens=str(tokens), out=str(tmp_path / "run"), preset="tiny", steps=150, batch_size=32, lr=3e-3,
+        warmup_steps=10, eval_every=150, save_every=1000, seed=0, progress=False, holdout_times="3:45"))
     assert (tmp_path / "run" / "model" / "generation_config.json").is_file()
-    assert metrics["eval_bits_per_token"] < 0.1
+    assert metrics["bits_per_token"] < 0.1
     hours = torch.arange(12).repeat(4)
     grids = sample(load_prior(tmp_path / "run" / "model"), hours, torch.arange(48) % 60, seed=0, guidance_scale=2.0)
     target = ((hours * 5 + 1) % K)[:, None, None].expand_as(grids)
@@ -142,6 +143,9 @@ def test_cli_user_errors(tmp_path):
     from pipelines.cli import main
 
     assert main(["train-prior", "--tokens", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["train-prior", "--tokens", str(tmp_path), "--out", str(tmp_path / "o"), "--cond-drop", "1.5"]) == 2
+    assert main(["train-prior", "--tokens", str(tmp_path), "--out", str(tmp_path / "o"), "--holdout-times", "3:99"]) == 2
+    assert not (tmp_path / "o").exists()
 
 
 def test_bits_per_token_matches_model_loss(prior):

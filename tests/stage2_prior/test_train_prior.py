@@ -2,21 +2,27 @@
 
 import shutil
 
+import pytest
+
 import torch
 from safetensors.torch import load_file
 
-from stage2_prior.train import train_prior
+from stage2_prior.train import PriorTrainingArguments, train_prior
 
 
 KW = dict(preset="tiny", batch_size=16, lr=3e-3, warmup_steps=2, eval_every=100, seed=1, progress=False)
 
 
+def run(tokens, out, **kw):
+    return train_prior(PriorTrainingArguments(tokens=str(tokens), out=str(out), **KW, **kw))
+
+
 def test_resume_matches_uninterrupted_run(tokens, tmp_path):
-    train_prior(tokens, tmp_path / "a", steps=14, save_every=6, **KW)  # checkpoints at 6 and 12; 14 is mid-epoch
+    run(tokens, tmp_path / "a", steps=14, save_every=6)  # checkpoints at 6 and 12; 14 is mid-epoch
     shutil.copytree(tmp_path / "a" / "checkpoints", tmp_path / "b" / "checkpoints")
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "step_00000012")
     (tmp_path / "b" / "checkpoints" / ".tmp_step_00000013").mkdir()  # a half-written one is ignored
-    train_prior(tokens, tmp_path / "b", steps=14, save_every=6, resume=True, **KW)
+    run(tokens, tmp_path / "b", steps=14, save_every=6, resume=True)
     a = load_file(tmp_path / "a" / "model" / "model.safetensors")
     b = load_file(tmp_path / "b" / "model" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -25,7 +31,26 @@ def test_resume_matches_uninterrupted_run(tokens, tmp_path):
 def test_loss_falls_under_bf16(tokens, tmp_path):
     bits = {}
     for mp in ("no", "bf16"):
-        _, m = train_prior(tokens, tmp_path / mp, steps=30, save_every=100, mixed_precision=mp, **KW)
-        bits[mp] = m["eval_bits_per_token"]
+        _, m = run(tokens, tmp_path / mp, steps=30, save_every=100, mixed_precision=mp)
+        bits[mp] = m["bits_per_token"]
     assert bits["no"] < 3.0 and bits["bf16"] < 3.0  # from 4 bits (uniform over 16 codes)
     assert abs(bits["no"] - bits["bf16"]) < 0.5
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet", "jsonl"])
+def test_train_prior_reads_every_token_format(tmp_path, fmt):
+    """One token-folder format (shared.tokens) in three encodings, all read by qvae train-prior."""
+    from pipelines.cli import main
+    from stage2_prior import load_tokens, write_token_folder
+
+    g = torch.Generator().manual_seed(0)
+    hours, minutes = torch.randint(0, 12, (64,), generator=g), torch.randint(0, 60, (64,), generator=g)
+    grids = torch.randint(0, 16, (64, 2, 2), generator=g)
+    folder = write_token_folder(tmp_path / fmt, grids, hours, minutes, 16, format=fmt)
+    dd, vocab = load_tokens(folder)
+    assert vocab.codebook_size == 16 and vocab.grid_shape == (2, 2) and len(dd["train"]) + len(dd["validation"]) == 64
+    rows = [(h, m, tuple(ids)) for split in dd.values() for h, m, ids in zip(split["hour"], split["minute"], split["ids"])]
+    assert sorted(rows) == sorted((int(h), int(m), tuple(g.flatten().tolist())) for h, m, g in zip(hours, minutes, grids))
+    assert main(["train-prior", "--tokens", str(folder), "--out", str(tmp_path / "run"), "--preset", "tiny",
+                 "--steps", "2", "--batch-size", "8", "--no-progress"]) == 0
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()

@@ -1,0 +1,79 @@
+"""The one training loop's own decisions: precision by hardware, argument checks, the estimate."""
+
+import pytest
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+
+import shared.training as training
+from shared.training import TrainingArguments, choose_precision, fit
+
+
+class Linear(PreTrainedModel):
+    config_class = PretrainedConfig
+
+    def __init__(self, config=None):
+        super().__init__(config or PretrainedConfig())
+        self.linear = torch.nn.Linear(4, 1)
+        self.post_init()
+
+    def _init_weights(self, module):  # keep torch's init
+        pass
+
+    def forward(self, x):
+        return self.linear(x).squeeze(-1)
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "no")])
+def test_auto_precision_follows_the_cpu_probe(monkeypatch, native, expected):
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
+    precision, why = choose_precision("auto", "cpu")
+    assert precision == expected
+    assert ("native bf16" in why) and (("no native" in why) != native)
+
+
+def test_auto_precision_on_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert choose_precision("auto", "cuda")[0] == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert choose_precision("auto", "cuda")[0] == "fp16"
+
+
+def test_asked_precision_wins(monkeypatch):
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert choose_precision("bf16", "cpu") == ("bf16", "asked for with --mixed-precision")
+
+
+def test_onednn_isa_limit_means_no_native_bf16(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not training.cpu_has_native_bf16()
+    assert choose_precision("auto", "cpu")[0] == "no"
+
+
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": -1}, {"lr": 0.0}, {"mixed_precision": "fp8"},
+                                 {"out": ""}])
+def test_bad_arguments_are_refused(bad):
+    with pytest.raises(ValueError):
+        TrainingArguments(**{"out": "x", **bad})
+
+
+def test_fit_trains_logs_and_estimates(tmp_path, capsys):
+    """A linear regression through the loop: the loss falls, the estimate and the summary print."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
+    data = torch.utils.data.TensorDataset(x, y)
+
+    def loss(model, batch, _):
+        xb, yb = batch
+        return torch.nn.functional.mse_loss(model(xb), yb)
+
+    def evaluate(model, step):
+        return {"mse": torch.nn.functional.mse_loss(model(x), y).item()}
+
+    args = TrainingArguments(out=str(tmp_path), steps=100, batch_size=32, lr=0.3, warmup_steps=2, eval_every=50,
+                             mixed_precision="no", progress=False)
+    _, metrics = fit(args, Linear, data, loss, evaluate, name="linear")
+    assert metrics["mse"] < 0.01 * y.var().item() and metrics["precision"] == "no"
+    out = capsys.readouterr().out
+    assert "estimate:" in out and "summary:" in out and "precision no (asked for" in out
+    assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "metrics.json").is_file()
