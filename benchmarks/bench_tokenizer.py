@@ -55,7 +55,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.model:
-        model = load_tokenizer(args.model, device)
+        model = load_tokenizer(args.model, device=device)
     else:
         from stage1_vqvae import VQVAEConfig, VQVAEModel
 

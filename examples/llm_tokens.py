@@ -33,10 +33,11 @@ from transformers import GPT2Config, GPT2LMHeadModel, LogitsProcessor, LogitsPro
 
 from pipelines.llm_tokens import (EOI, ImageTokenMap, extend_tokenizer, grid_token, ids_to_text,
                                   resize_embeddings, text_to_ids, train_text_tokenizer)
-from pipelines.tokenize import export_tokens, load_tokenizer, load_tokens
+from pipelines.tokenize import export_tokens, load_tokens
 from shared.data import build_clock_dataset, load_images
 from shared.images import make_grid, to_pil
 from shared.time_prompts import parse_time
+from stage1_vqvae import load_tokenizer  # float32 whatever the stored dtype (strict: shared.loading)
 
 EOS = "<|endoftext|>"
 DEFAULT_TIMES = ["7:40", "3:15", "12:00", "9:30", "1:05", "10:50", "6:20", "4:45"]
@@ -158,10 +159,10 @@ def load_reader(spec: str):
 
 def reader_from_folder(path: str):
     """A callback around a saved ``pipelines.reader.ClockReader`` folder."""
-    from pipelines.reader import ClockReader
+    from pipelines.reader import load_reader as load_reader_folder
     from shared.images import to_tensor
 
-    model = ClockReader.from_pretrained(path).eval()
+    model = load_reader_folder(path)
 
     def read(images):
         x = to_tensor(images, size=model.config.image_size)

@@ -18,19 +18,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pipelines.reader import TOLERANCE, ClockReader, circular_error, reader_accuracy
+from pipelines.reader import DEFAULT_READER, TOLERANCE, ClockReader, circular_error, load_reader, reader_accuracy
 from shared.images import make_grid, psnr, to_pil, to_tensor
 
-DEFAULT_READER = Path(__file__).parent / "weights" / "reader"
 ALL_TIMES = [(h, m) for h in range(12) for m in range(60)]
 DIVERSITY_TIMES = [(3, 15), (10, 10), (7, 40), (0, 0), (6, 30), (9, 45), (1, 5), (4, 50)]
-
-
-def load_reader(path: str | Path | None = None) -> ClockReader:
-    path = Path(path) if path else DEFAULT_READER
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no clock reader at {str(path)!r} (train one with `qvae evaluate --train-reader`)")
-    return ClockReader.from_pretrained(str(path), dtype=torch.float32).eval()  # weights may be stored in fp16
 
 
 def time_accuracy(draw: Callable[[list[int], list[int]], torch.Tensor], reader: ClockReader,
@@ -159,9 +151,10 @@ def qvae_row(pipe, reader: ClockReader, out: Path, guidance: float, times, seed:
 @torch.inference_mode()
 def cvae_row(cvae_path, reader: ClockReader, out: Path, times, seed: int, n_diversity: int) -> dict:
     """The one-stage baseline: a conditional VAE decoding N(0, I) samples; writes its grid."""
+    from shared.loading import load_pretrained
     from stage1_vqvae import ConditionalVAEModel
 
-    cvae = ConditionalVAEModel.from_pretrained(str(cvae_path)).eval()
+    cvae = load_pretrained(ConditionalVAEModel, cvae_path, what="conditional VAE")
     torch.manual_seed(seed)
     def draw(hours, minutes):
         return torch.cat([cvae.sample(h, m, 1) for h, m in zip(hours, minutes)])

@@ -10,6 +10,7 @@ error of at most 3 minutes on the 12-hour dial.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +20,11 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from shared.clocks import render_clock
 from shared.images import to_tensor
+from shared.loading import load_pretrained
 
 DIAL = 720  # minutes around the 12-hour dial
 TOLERANCE = 3
+DEFAULT_READER = Path(__file__).parent / "weights" / "reader"
 
 
 class ClockReaderConfig(PretrainedConfig):
@@ -94,6 +97,17 @@ class ClockReader(PreTrainedModel):
             near = (t[:, None] + torch.arange(-TOLERANCE, TOLERANCE + 1)) % DIAL  # [B, 2 * TOLERANCE + 1]
             out.append((ph.gather(1, near // 60) * pm.gather(1, near % 60)).sum(-1))
         return torch.cat(out)
+
+
+def load_reader(path: str | Path | None = None, dtype: torch.dtype | None = torch.float32,
+                device: str | torch.device | None = None) -> ClockReader:
+    """A saved clock reader folder (default: the one shipped with qvae) in eval mode, computing in ``dtype``
+    (float32 unless asked; the shipped weights are stored in float16). Strict: see ``shared.loading``."""
+    path = Path(path) if path else DEFAULT_READER
+    if not path.is_dir():
+        raise FileNotFoundError(f"no clock reader at {str(path)!r} (`qvae train` writes one to OUT/reader, "
+                                f"or pipelines.reader.train_reader() trains one)")
+    return load_pretrained(ClockReader, path, dtype=dtype, device=device, what="clock reader")
 
 
 def circular_error(hours, minutes, true_hours, true_minutes) -> torch.Tensor:

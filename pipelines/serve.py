@@ -133,8 +133,8 @@ def run(args: argparse.Namespace) -> None:
     _gradio()  # fail before loading the models
     if args.max_images < 1:
         raise ValueError(f"--max-images must be at least 1, got {args.max_images}")
-    from pipelines.evaluate import load_reader
     from pipelines.pipeline import ClockPipeline
+    from pipelines.reader import load_reader
 
     demo = build_demo(ClockPipeline.from_pretrained(args.model), load_reader(args.reader), args.max_images)
     try:

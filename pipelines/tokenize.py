@@ -48,18 +48,12 @@ DEFAULT_SHARD_ROWS = 10_000
 IMAGE_COLUMN = "image"
 
 
-def load_tokenizer(path: str | Path, device: str | torch.device | None = None):
-    """A saved stage-1 tokenizer folder -> the model in eval mode (on ``device``)."""
-    import stage1_vqvae  # noqa: F401  (registers VQVAEConfig / VQVAEModel with the Auto classes)
-    from transformers import AutoModel
+def load_tokenizer(path: str | Path, dtype: torch.dtype | None = torch.float32,
+                   device: str | torch.device | None = None):
+    """``stage1_vqvae.load_tokenizer``, the one tokenizer loader (imported on use: ``qvae tokenize --help`` stays fast)."""
+    from stage1_vqvae import load_tokenizer
 
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no tokenizer at {str(path)!r} (expected a folder with config.json)")
-    model = AutoModel.from_pretrained(str(path))
-    if device is not None:
-        model = model.to(device)
-    return model.eval()
+    return load_tokenizer(path, dtype=dtype, device=device)
 
 
 def _model_info(model) -> dict:
@@ -207,7 +201,7 @@ def export_tokens(model, data, out: str | Path, format: str = "arrow", batch_siz
     tokenizer_path = None
     if isinstance(model, (str, Path)):
         tokenizer_path = str(model)
-        model = load_tokenizer(model, "cuda" if torch.cuda.is_available() else None)
+        model = load_tokenizer(model, device="cuda" if torch.cuda.is_available() else None)
     model.eval()
     info = _model_info(model)
     ds = _as_dataset_dict(data)
@@ -351,7 +345,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_tokenizer(args.model, device)
+    model = load_tokenizer(args.model, device=device)
     data = load_images(args.data)
     export_tokens(model, data, args.out, format=args.format, batch_size=args.batch_size,
                   on_size_mismatch=args.on_size_mismatch, num_shards=args.num_shards, progress=not args.no_progress)

@@ -5,7 +5,7 @@ from transformers import AutoConfig, AutoModel
 from .baselines import (AutoencoderConfig, AutoencoderModel, ConditionalVAEConfig, ConditionalVAEModel,
                         VAEConfig, VAEModel, time_features)
 from .fsq import FSQ
-from .modeling import TokenizerOutput, VQVAEConfig, VQVAEModel
+from .modeling import TokenizerOutput, VQVAEConfig, VQVAEModel, load_tokenizer
 from .quantizer import VectorQuantizer
 
 for _config, _model in ((VQVAEConfig, VQVAEModel), (AutoencoderConfig, AutoencoderModel),
@@ -15,4 +15,4 @@ for _config, _model in ((VQVAEConfig, VQVAEModel), (AutoencoderConfig, Autoencod
 
 __all__ = ["VectorQuantizer", "FSQ", "VQVAEConfig", "VQVAEModel", "TokenizerOutput", "AutoencoderConfig",
            "AutoencoderModel", "VAEConfig", "VAEModel", "ConditionalVAEConfig", "ConditionalVAEModel",
-           "time_features"]
+           "time_features", "load_tokenizer"]

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from shared.loading import load_pretrained
+
 from .blocks import Decoder, Encoder
 from .fsq import FSQ
 from .quantizer import VectorQuantizer
@@ -156,3 +158,10 @@ class VQVAEModel(TokenizerPreTrainedModel):
         rec = self.recon_loss(recon, images)
         return TokenizerOutput(loss=rec + quant_loss, reconstruction=recon, recon_loss=rec.detach(),
                                quant_loss=quant_loss.detach(), indices=indices, **stats)
+
+
+def load_tokenizer(path, dtype: torch.dtype | None = torch.float32, device=None) -> VQVAEModel:
+    """A saved tokenizer folder -> ``VQVAEModel`` in eval mode, computing in ``dtype`` (float32 unless asked,
+    whatever dtype the weights are stored in) on ``device``: the one way every path opens a tokenizer, so
+    that ``qvae tokenize``, the pipeline and the examples give the same ids. Strict: see ``shared.loading``."""
+    return load_pretrained(VQVAEModel, path, dtype=dtype, device=device, what="tokenizer")

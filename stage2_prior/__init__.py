@@ -1,7 +1,7 @@
 """Stage 2: a conditional autoregressive prior over VQ code tokens (sees token ids only)."""
 
 from .data import bits_per_token, load_tokens, make_batch, write_token_folder
-from .model import PRESETS, build_prior
+from .model import PRESETS, build_prior, load_prior
 from .sampling import GuidedCodeSampler, sample
 from .vocab import Vocab, prior_vocab
 
@@ -13,9 +13,3 @@ def train_prior(*args, **kwargs):
     from .train import train_prior as _train_prior
 
     return _train_prior(*args, **kwargs)
-
-
-def load_prior(path, **kwargs):
-    from .train import load_prior as _load_prior
-
-    return _load_prior(path, **kwargs)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from transformers import AutoModelForCausalLM, GenerationConfig, GPT2Config, LlamaConfig, PreTrainedModel
 
-from .vocab import CONFIG_KEY, Vocab
+from shared.loading import load_pretrained
+
+from .vocab import CONFIG_KEY, Vocab, prior_vocab
 
 # width, layers, heads, MLP width (Llama SwiGLU; GPT-2 uses 4x width)
 PRESETS = {
@@ -54,3 +57,17 @@ def build_prior(codebook_size: int, grid_shape=(8, 8), preset: str = "small", fa
 
 def num_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def load_prior(path, dtype=torch.float32, device=None) -> PreTrainedModel:
+    """A saved prior folder (``OUT/model``, or a pipeline's ``prior/``) -> the causal LM in eval mode, its
+    vocabulary checked, computing in ``dtype`` (float32 unless asked) on ``device``. Strict: see ``shared.loading``."""
+    model = load_pretrained(AutoModelForCausalLM, path, dtype=dtype, device=device, what="prior")
+    try:
+        vocab = prior_vocab(model)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{str(path)!r} is not a stage-2 prior: {e}") from e
+    if model.config.vocab_size != vocab.size:
+        raise ValueError(f"the prior at {str(path)!r} disagrees with itself: its config.json has vocab_size="
+                         f"{model.config.vocab_size} but its vocabulary ({CONFIG_KEY}) has {vocab.size} tokens")
+    return model
