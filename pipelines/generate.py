@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     for p in args.prompts:  # fail on a bad prompt before loading anything
         parse_time(p)
-    from pipelines.evaluate import load_reader
     from pipelines.pipeline import ClockPipeline
+    from pipelines.reader import load_reader
 
     pipe = ClockPipeline.from_pretrained(args.model)
     verifier = load_reader(args.reader) if args.verify else None

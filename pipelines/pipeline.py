@@ -10,21 +10,18 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
-from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
-from safetensors import SafetensorError
-from transformers import AutoModelForCausalLM
 
 from shared.files import atomic_dir
 from shared.images import to_pil
 from shared.time_prompts import parse_time
-from stage1_vqvae import VQVAEModel
-from stage2_prior import prior_vocab, sample
+from stage1_vqvae import VQVAEModel, load_tokenizer
+from stage2_prior import load_prior, prior_vocab, sample
 
 if TYPE_CHECKING:
     from pipelines.reader import ClockReader
@@ -44,13 +41,45 @@ def _version(name: str) -> str:
         return "unknown"
 
 
-def _load(loader, path: Path, what: str):
+def _load(loader, path: Path, what: str, dtype: torch.dtype | None, device):
+    """One stage through the one strict loader (safetensors only, every tensor checked: shared.loading)."""
     if not path.is_dir():
         raise FileNotFoundError(f"the pipeline has no {what} folder at {str(path)!r}")
-    try:
-        return loader(str(path))
-    except (OSError, SafetensorError, json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"cannot load the {what} from {str(path)!r}: missing or corrupt files ({e})") from e
+    return loader(path, dtype=dtype, device=device)
+
+
+def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
+    """Every field of ``model_index.json`` that describes the stages must agree with them."""
+    def disagree(key, value, actual):
+        raise ValueError(f"{str(path / INDEX)!r} disagrees with its stages: it says {key}={value!r} "
+                         f"but the stages have {actual!r}")
+
+    names = [c.__name__ for c in cls.__mro__]
+    if "_class_name" in index and index["_class_name"] not in names:
+        disagree("_class_name", index["_class_name"], cls.__name__)
+    stages = {"tokenizer": [type(tokenizer).__module__.split(".")[0], type(tokenizer).__name__],
+              "prior": ["transformers", type(prior).__name__]}
+    for key, actual in stages.items():
+        if key in index and index[key] != actual:
+            disagree(key, index[key], actual)
+    vocab = prior_vocab(prior)
+    actual = {"codebook_size": tokenizer.config.codebook_size, "grid_shape": list(vocab.grid_shape)}
+    for key, value in actual.items():
+        if key in index and index[key] != value:
+            disagree(key, index[key], value)
+    size = index.get("image_size")
+    if size is not None:
+        try:
+            grid = list(tokenizer.grid_shape(size, size))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{str(path / INDEX)!r} has an invalid image_size={size!r} ({e})") from e
+        if grid != list(vocab.grid_shape):
+            raise ValueError(f"{str(path / INDEX)!r} disagrees with its stages: its image_size={size} makes a "
+                             f"{grid} grid but the prior models {list(vocab.grid_shape)}")
+    sampling = index.get("sampling")
+    if sampling is not None and (not isinstance(sampling, dict) or set(sampling) - set(SAMPLING_DEFAULTS)):
+        raise ValueError(f"{str(path / INDEX)!r} has an invalid sampling={sampling!r}: expected an object with "
+                         f"keys among {', '.join(SAMPLING_DEFAULTS)}")
 
 
 class ClockPipeline:
@@ -86,8 +115,14 @@ class ClockPipeline:
         return self
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None) -> ClockPipeline:
-        """Load a pipeline folder; with no argument, the default weights shipped with qvae."""
+    def from_pretrained(cls, path: str | Path | None = None, dtype: torch.dtype | None = torch.float32,
+                        device: str | torch.device | None = None) -> ClockPipeline:
+        """Load a pipeline folder; with no argument, the default weights shipped with qvae.
+
+        Both stages go through the one strict loader (``shared.loading``): safetensors only, every
+        tensor checked against its config, computing in ``dtype`` (float32 unless asked, whatever
+        dtype the files store) on ``device``; ``model_index.json`` must agree with the stages.
+        """
         path = Path(path) if path is not None else DEFAULT_PIPELINE
         if not (path / INDEX).is_file():
             raise FileNotFoundError(f"no pipeline at {str(path)!r}: expected {INDEX}, tokenizer/ and prior/ "
@@ -96,14 +131,12 @@ class ClockPipeline:
             index = json.loads((path / INDEX).read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{str(path / INDEX)!r} is not valid JSON ({e})") from e
-        # weights may be stored in half precision to keep the folder small; compute in float32
-        tokenizer = _load(partial(VQVAEModel.from_pretrained, dtype=torch.float32), path / "tokenizer", "tokenizer")
-        prior = _load(partial(AutoModelForCausalLM.from_pretrained, dtype=torch.float32), path / "prior", "prior")
-        pipe = cls(tokenizer, prior, index.get("image_size"), index.get("sampling"))
-        for key, actual in (("codebook_size", pipe.codebook_size), ("grid_shape", list(pipe.grid_shape))):
-            if key in index and index[key] != actual:
-                raise ValueError(f"{INDEX} says {key}={index[key]} but the stages have {actual}")
-        return pipe
+        if not isinstance(index, dict):
+            raise ValueError(f"{str(path / INDEX)!r} is not a JSON object")
+        tokenizer = _load(load_tokenizer, path / "tokenizer", "tokenizer", dtype, device)
+        prior = _load(load_prior, path / "prior", "prior", dtype, device)
+        _check_index(index, path, cls, tokenizer, prior)
+        return cls(tokenizer, prior, index.get("image_size"), index.get("sampling"))
 
     def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write the pipeline folder atomically (a crash never leaves half a pipeline).
