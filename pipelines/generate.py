@@ -9,11 +9,20 @@ from pathlib import Path
 from shared.images import make_grid
 from shared.time_prompts import parse_time
 
+MAX_IMAGES = 1024  # clocks per run unless --max-images says more (= pipelines.pipeline.MAX_IMAGES)
+GRID_MAX = 256  # clocks per grid PNG; more go to further pages: clocks.png, clocks-2.png, ...
+GRID_COLUMNS = 16  # at most, so that a page is at most 16 x 16 tiles
+MAX_SCALE = 4
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("prompts", nargs="+", metavar="PROMPT", help='times such as "quarter past three" or "10:10"')
     p.add_argument("--n", type=int, default=8, help="images per prompt")
-    p.add_argument("--out", default="clocks.png", help="PNG to write the captioned grid to")
+    p.add_argument("--out", default="clocks.png",
+                   help=f"PNG to write the captioned grid to; a grid holds at most {GRID_MAX} clocks "
+                        f"({GRID_COLUMNS} a row), more go to OUT-2.png, OUT-3.png, ...")
+    p.add_argument("--max-images", type=int, default=MAX_IMAGES,
+                   help=f"refuse to draw more clocks than this in all (default: {MAX_IMAGES}; all are held in memory)")
     p.add_argument("--model", help="pipeline folder (default: the weights shipped with qvae)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the pipeline's)")
@@ -25,28 +34,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="redraw clocks the clock reader is less than 0.8 sure of, at most twice (~10%% more "
                         "time; default: on). --no-verify shows the prior's draws as they come")
     p.add_argument("--reader", help="clock reader for --verify (default: the shipped reader)")
-    p.add_argument("--scale", type=int, default=2, help="enlarge each tile this many times in the grid")
+    p.add_argument("--scale", type=int, default=2,
+                   help=f"enlarge each tile this many times in the grid (1..{MAX_SCALE})")
 
 
 def write_grid(pipe, prompts: list[str], n: int, out: str | Path, seed: int = 0, scale: int = 2,
                **sampling) -> tuple[Path, float]:
-    """Draw ``n`` clocks per prompt and save them as one captioned grid (a row per prompt)."""
+    """Draw ``n`` clocks per prompt and save them as a captioned grid (a row per prompt, wrapped at
+    ``GRID_COLUMNS``); past ``GRID_MAX`` clocks the grid goes on in ``out``-2.png, -3.png, ...
+    Returns the first page and the drawing time."""
     times = [parse_time(p) for p in prompts]
     start = time.perf_counter()
     images = pipe(prompts, num_images_per_prompt=n, seed=seed, **sampling)
     took = time.perf_counter() - start
     captions = [f"{p[:20]} ({h or 12}:{m:02d})" if n < 4 else (f"{p[:24]}" if i == 0 else f"{h or 12}:{m:02d}")
                 for p, (h, m) in zip(prompts, times) for i in range(n)]
-    grid = make_grid(images, captions, ncols=n if n > 1 else min(len(images), 6), scale=scale)
+    ncols = min(n if n > 1 else min(len(images), 6), GRID_COLUMNS)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(out)
+    for page, at in enumerate(range(0, len(images), GRID_MAX), start=1):
+        grid = make_grid(images[at:at + GRID_MAX], captions[at:at + GRID_MAX], ncols=ncols, scale=scale)
+        grid.save(out if page == 1 else out.with_name(f"{out.stem}-{page}{out.suffix}"))
     return out, took
 
 
 def run(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
+    total = len(args.prompts) * args.n
+    if total > args.max_images:
+        raise ValueError(f"asked for {total} clocks ({len(args.prompts)} prompt(s) x --n {args.n}), more than "
+                         f"--max-images {args.max_images}; pass --max-images {total} to allow it")
+    if not 1 <= args.scale <= MAX_SCALE:
+        raise ValueError(f"--scale must be in 1..{MAX_SCALE}, got {args.scale}")
     for p in args.prompts:  # fail on a bad prompt before loading anything
         parse_time(p)
     from pipelines.pipeline import ClockPipeline
@@ -56,5 +76,7 @@ def run(args: argparse.Namespace) -> None:
     verifier = load_reader(args.reader) if args.verify else None
     out, took = write_grid(pipe, args.prompts, args.n, args.out, args.seed, args.scale, guidance_scale=args.guidance,
                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                           verifier=verifier)
-    print(f"drew {len(args.prompts) * args.n} clocks in {took:.2f}s -> {out.resolve()}")
+                           verifier=verifier, max_images=args.max_images)
+    pages = -(-total // GRID_MAX)
+    more = f" (and {pages - 1} more page(s): {out.stem}-2{out.suffix}, ...)" if pages > 1 else ""
+    print(f"drew {total} clocks in {took:.2f}s -> {out.resolve()}{more}")

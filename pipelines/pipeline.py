@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_PIPELINE = Path(__file__).parent / "weights" / "clock_pipeline"
 INDEX = "model_index.json"
 MIN_CONFIDENCE = 0.8  # draw(verifier=...): redraw clocks the reader is less sure of than this
+MAX_IMAGES = 1024  # clocks per call, all prompts together; raise it with max_images= (None: no limit)
 # chosen on the first shipped prior's evaluation (benchmarks/RESULTS.md: 99.4% at guidance 2, min_p 0.3);
 # the prior that ships now reads 100.0% of the 720 times with them
 SAMPLING_DEFAULTS = {"guidance_scale": 2.0, "temperature": 1.0, "top_k": None, "top_p": None, "min_p": 0.3}
@@ -80,6 +81,17 @@ def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
     if sampling is not None and (not isinstance(sampling, dict) or set(sampling) - set(SAMPLING_DEFAULTS)):
         raise ValueError(f"{str(path / INDEX)!r} has an invalid sampling={sampling!r}: expected an object with "
                          f"keys among {', '.join(SAMPLING_DEFAULTS)}")
+
+
+def check_request(prompts: int, num_images_per_prompt: int, max_images: int | None = MAX_IMAGES) -> None:
+    """Refuse a request for no clocks, or for more than ``max_images`` (all held in memory at once)."""
+    if num_images_per_prompt < 1:
+        raise ValueError(f"num_images_per_prompt must be at least 1, got {num_images_per_prompt}")
+    total = prompts * num_images_per_prompt
+    if max_images is not None and total > max_images:
+        raise ValueError(f"asked for {total} clocks ({prompts} prompt(s) x {num_images_per_prompt}), more than the "
+                         f"limit of {max_images} per call; raise it with max_images={total} (qvae generate: "
+                         f"--max-images {total}) or ask in several calls")
 
 
 class ClockPipeline:
@@ -180,7 +192,8 @@ class ClockPipeline:
     @torch.inference_mode()
     def draw(self, hours: Sequence[int], minutes: Sequence[int], num_images_per_prompt: int = 1,
              seed: int | None = None, verifier: ClockReader | None = None, max_redraws: int = 2,
-             min_confidence: float = MIN_CONFIDENCE, **sampling) -> torch.Tensor:
+             min_confidence: float = MIN_CONFIDENCE, max_images: int | None = MAX_IMAGES,
+             **sampling) -> torch.Tensor:
         """Images ``[len(hours) * n, 3, H, W]`` in ``[-1, 1]``, condition-major.
 
         With a ``verifier`` (a clock reader), every clock it is less than ``min_confidence``
@@ -190,6 +203,7 @@ class ClockPipeline:
         different reader. 0.8 catches the clocks that another reader might read differently,
         not only those this one misreads (benchmarks/RESULTS.md).
         """
+        check_request(len(hours), num_images_per_prompt, max_images)
         images = self.decode(self.generate_ids(hours, minutes, num_images_per_prompt, seed=seed, **sampling))
         if verifier is None:
             return images
@@ -213,16 +227,18 @@ class ClockPipeline:
     def __call__(self, prompt: str | Sequence[str], num_images_per_prompt: int = 1, guidance_scale: float | None = None,
                  temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
                  seed: int | None = None, min_p: float | None = None, verifier: ClockReader | None = None,
-                 max_redraws: int = 2) -> list[Image.Image]:
+                 max_redraws: int = 2, max_images: int | None = MAX_IMAGES) -> list[Image.Image]:
         """Clock pictures for one prompt or a list, ``num_images_per_prompt`` each, prompt-major.
 
-        ``verifier``: a clock reader; clocks it doubts are redrawn (see ``draw``).
+        ``verifier``: a clock reader; clocks it doubts are redrawn (see ``draw``). A call draws at most
+        ``max_images`` clocks (``MAX_IMAGES``, 1024, unless raised; ``None``: no limit).
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise ValueError("no prompt given")
         times = [parse_time(p) for p in prompts]
         images = self.draw([h for h, _ in times], [m for _, m in times], num_images_per_prompt, seed=seed,
-                           verifier=verifier, max_redraws=max_redraws, guidance_scale=guidance_scale,
+                           verifier=verifier, max_redraws=max_redraws, max_images=max_images,
+                           guidance_scale=guidance_scale,
                            temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
         return to_pil(images)
