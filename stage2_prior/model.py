@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM, GenerationConfig, GPT2Config, Lla
 
 from shared.loading import load_pretrained
 
-from .vocab import CONFIG_KEY, Vocab, prior_vocab
+from .vocab import CONFIG_KEY, TIME_FIELDS, Vocab, prior_vocab
 
 # width, layers, heads, MLP width (Llama SwiGLU; GPT-2 uses 4x width)
 PRESETS = {
@@ -47,9 +47,10 @@ def generation_config(vocab: Vocab) -> GenerationConfig:
 
 
 def build_prior(codebook_size: int, grid_shape=(8, 8), preset: str = "small", family: str = "llama",
-                **overrides) -> PreTrainedModel:
-    """A randomly initialised causal LM over the prior's vocabulary (stored in ``config.qvae_vocab``)."""
-    vocab = Vocab(codebook_size, tuple(grid_shape))
+                fields=TIME_FIELDS, **overrides) -> PreTrainedModel:
+    """A randomly initialised causal LM over the vocabulary of ``codebook_size`` codes and the
+    condition ``fields`` (stored in ``config.qvae_vocab``)."""
+    vocab = Vocab(codebook_size, tuple(grid_shape), tuple(fields))
     model = AutoModelForCausalLM.from_config(build_config(vocab, preset, family, **overrides))
     model.generation_config = generation_config(vocab)
     return model

@@ -36,13 +36,13 @@ class GuidedCodeSampler(LogitsProcessor):
     ``min_p`` keeps only the codes whose *conditional* probability is at least ``min_p``
     times the most likely one's. Guidance needs it: ``u + s * (c - u)`` hugely favours codes
     the unconditional model finds far less likely than the conditional one, even when both
-    find them implausible; at scale 3 without it the shipped prior drew mostly noise, with
-    ``min_p=0.1`` clean clocks (benchmarks/RESULTS.md).
+    find them implausible, and at large scales such codes win (measured in
+    benchmarks/RESULTS.md).
     """
 
-    def __init__(self, num_codes_vocab: int, batch: int, guidance_scale: float = 1.0, temperature: float = 1.0,
+    def __init__(self, codebook_size: int, batch: int, guidance_scale: float = 1.0, temperature: float = 1.0,
                  top_k=None, top_p=None, generator: torch.Generator | None = None, min_p=None):
-        self.k, self.batch, self.scale = num_codes_vocab, batch, float(guidance_scale)
+        self.k, self.batch, self.scale = codebook_size, batch, float(guidance_scale)
         self.temperature, self.top_k, self.top_p, self.generator = temperature, top_k, top_p, generator
         self.min_p = min_p
 
@@ -69,12 +69,15 @@ class GuidedCodeSampler(LogitsProcessor):
 
 
 @torch.no_grad()
-def sample(prior, hours, minutes, num_per_condition: int = 1, temperature: float = 1.0, top_k=None, top_p=None,
+def sample(prior, conditions, num_per_condition: int = 1, temperature: float = 1.0, top_k=None, top_p=None,
            guidance_scale: float = 1.0, seed=None, use_cache: bool = True, min_p=None) -> torch.LongTensor:
-    """Code grids ``LongTensor [B, h, w]``, B = len(hours) * num_per_condition, condition-major.
+    """Code grids ``LongTensor [B, h, w]``, B = len(conditions) * num_per_condition, condition-major.
 
-    ``guidance_scale`` 1 is plain conditional sampling; > 1 runs classifier-free guidance
-    with the conditional and unconditional rows in one batched forward. ``temperature`` 0
+    ``conditions``: a list of ``{field: value}`` (a field not given is left open and drawn as
+    the data has it; an unknown field or value is a ValueError listing what is accepted), or
+    an index tensor ``[B, n]`` (-1 = open). ``guidance_scale`` 1 is plain conditional
+    sampling; > 1 runs classifier-free guidance, the given fields against all-null, with the
+    conditional and unconditional rows in one batched forward. ``temperature`` 0
     is greedy. ``min_p`` restricts sampling to codes whose conditional probability is at
     least ``min_p`` times the top one's (use it with guidance > 1). The same ``seed`` gives
     the same ids.
@@ -92,7 +95,8 @@ def sample(prior, hours, minutes, num_per_condition: int = 1, temperature: float
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if guidance_scale < 0:
         raise ValueError(f"guidance_scale must be >= 0 (1 = no guidance), got {guidance_scale}")
-    cond = vocab.condition_ids(hours, minutes).repeat_interleave(num_per_condition, dim=0)
+    index = vocab.encode(conditions) if not torch.is_tensor(conditions) else conditions
+    cond = vocab.condition_ids(index).repeat_interleave(num_per_condition, dim=0)
     batch = len(cond)
     guided = float(guidance_scale) != 1.0
     prompt = torch.cat([cond, vocab.null_ids(batch)]) if guided else cond

@@ -1,9 +1,10 @@
 """``qvae train-prior``: train the stage-2 prior on a token folder.
 
 Through the one training loop (``shared.training.fit``): this file supplies the prior built
-from the folder's vocabulary, the batch -> loss step (conditions dropped to their null
-tokens with probability ``cond_drop``, so one model samples guided and unguided; the loss
-counts code positions only) and the evaluation, bits per code token on the validation
+from the folder's codebook and the condition fields chosen among its label columns, the
+batch -> loss step (all conditions dropped to their null tokens with probability
+``cond_drop``, else each field with a per-sequence random rate, so one model samples
+guided and unguided, with any subset of the fields; the loss counts code positions only) and the evaluation, bits per code token on the validation
 split. The model is saved with ``save_pretrained`` (safetensors, the vocabulary in its
 config, generation_config.json).
 """
@@ -17,8 +18,9 @@ import torch
 
 from shared.training import TrainingArguments, arg, fit
 
-from .data import bits_per_token, load_tokens, make_batch, split_tensors
+from .data import DEFAULT_MAX_VALUES, bits_per_token, infer_fields, load_tokens, make_batch, split_tensors
 from .model import FAMILIES, PRESETS, build_prior
+from .vocab import Vocab
 
 
 @dataclass(kw_only=True)
@@ -29,15 +31,26 @@ class PriorTrainingArguments(TrainingArguments):
     steps: int = arg(1500, "optimizer steps")
     lr: float = arg(1.5e-3, "peak learning rate")
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
-    cond_drop: float = arg(0.1, "probability of replacing the conditions with their null tokens (for guidance)")
+    conditions: str = arg("hour,minute", "comma-separated label columns of the token folder to condition on")
+    max_values: int = arg(DEFAULT_MAX_VALUES, "most distinct values a condition column may have (a category)")
+    cond_drop: float = arg(0.1, "probability of replacing all conditions with their null tokens (for guidance)")
+    field_drop: float = arg(1.0, "otherwise each field is left open with probability r, r ~ U(0, field_drop) per "
+                                 "sequence, so one prior samples with any subset of the fields given")
     holdout_times: str = arg("", "comma-separated h:mm times left out of training, e.g. 3:45,7:10")
     max_eval_samples: int = arg(2000, "validation grids used for bits per token")
 
     def __post_init__(self):
         super().__post_init__()
-        if not 0.0 <= self.cond_drop < 1.0:
-            raise ValueError(f"--cond-drop must be in [0, 1), got {self.cond_drop}")
+        if not 0.0 <= self.cond_drop < 1.0 or not 0.0 <= self.field_drop <= 1.0:
+            raise ValueError(f"--cond-drop must be in [0, 1) and --field-drop in [0, 1], got {self.cond_drop} and "
+                             f"{self.field_drop}")
+        if not self.condition_names:
+            raise ValueError("--conditions names no column: give at least one, e.g. hour,minute")
         parse_times(self.holdout_times)  # fail before any work
+
+    @property
+    def condition_names(self) -> list[str]:
+        return [c.strip() for c in self.conditions.split(",") if c.strip()]
 
 
 def parse_times(text: str) -> list[tuple[int, int]]:
@@ -58,24 +71,29 @@ def parse_times(text: str) -> list[tuple[int, int]]:
 def train_prior(args: PriorTrainingArguments, **model_overrides):
     """Train a prior on ``args.tokens``, save it to ``args.out/model``; return ``(model, metrics)``.
     ``model_overrides`` change fields of the preset's config (e.g. ``hidden_size=96``)."""
-    dd, vocab = load_tokens(args.tokens)
+    dd, meta = load_tokens(args.tokens)
+    fields = infer_fields(dd["train"], args.condition_names, args.max_values)
+    vocab = Vocab(int(meta["codebook_size"]), tuple(meta["grid_shape"]), fields)
     train = split_tensors(dd["train"], vocab, parse_times(args.holdout_times))
     val = split_tensors(dd["validation"], vocab) if "validation" in dd and len(dd["validation"]) else None
 
     def compute_loss(model, batch, generator):
-        ids, hour, minute = batch
-        drop = torch.rand(len(ids), generator=generator) < args.cond_drop
-        input_ids, labels = make_batch(vocab, ids.cpu(), hour.cpu(), minute.cpu(), drop)
+        ids, index = batch
+        rate = torch.rand(len(ids), 1, generator=generator) * args.field_drop
+        drop = torch.rand(index.shape, generator=generator) < rate
+        drop |= torch.rand(len(ids), 1, generator=generator) < args.cond_drop
+        input_ids, labels = make_batch(vocab, ids.cpu(), index.cpu(), drop)
         device = next(model.parameters()).device
         return model(input_ids=input_ids.to(device), labels=labels.to(device)).loss
 
     def evaluate(model, step):
-        ids, hour, minute = val[: args.max_eval_samples]
-        return {"bits_per_token": bits_per_token(model, ids, hour, minute)}
+        ids, index = val[: args.max_eval_samples]
+        return {"bits_per_token": bits_per_token(model, ids, index)}
 
     return fit(args, lambda: build_prior(vocab.codebook_size, vocab.grid_shape, args.preset, args.family,
-                                         **model_overrides), train, compute_loss, evaluate if val is not None else None,
-               name=f"prior ({args.family}/{args.preset}, K={vocab.codebook_size}, grid {vocab.grid_shape})")
+                                         fields=fields, **model_overrides), train, compute_loss, evaluate if val is not None else None,
+               name=f"prior ({args.family}/{args.preset}, K={vocab.codebook_size}, grid {vocab.grid_shape}, "
+                    f"fields {', '.join(f'{f.name} ({len(f.values)})' for f in fields)})")
 
 
 ARGUMENTS = (PriorTrainingArguments,)

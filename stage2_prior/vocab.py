@@ -1,30 +1,68 @@
-"""The prior's vocabulary: code ids first (token id == code id), then condition tokens.
+"""The prior's vocabulary, derived from its condition fields: codes first, then conditions.
 
-| ids            | meaning                              |
-|----------------|--------------------------------------|
-| 0 .. K-1       | image codes                          |
-| K .. K+11      | hour tokens (0..11)                  |
-| K+12 .. K+71   | minute tokens (0..59)                |
-| K+72, K+73     | null hour, null minute (guidance)    |
-| K+74           | PAD (generate() wants one; never trained) |
+A prior is conditioned on named categorical **fields**, each with an ordered list of
+values (the clock prior: ``hour`` 0..11, ``minute`` 0..59 and the renderer's style fields;
+a user's data: its own label columns). With K codes and fields f_1 .. f_n of sizes
+|f_1| .. |f_n|:
 
-A sequence is ``[hour, minute, c_0 .. c_{hw-1}]`` in raster order.
+| ids                                   | meaning                                        |
+|---------------------------------------|------------------------------------------------|
+| 0 .. K-1                              | image codes (token id == code id)              |
+| K .. K+|f_1|-1, then f_2's, ...        | each field's value tokens, field after field   |
+| K+sum|f| .. K+sum|f|+n-1              | each field's null token (the field left open)  |
+| K+sum|f|+n                            | PAD (generate() wants one; never trained)      |
+
+A sequence is ``[field_1 .. field_n, c_0 .. c_{hw-1}]``, codes in raster order; the loss
+counts code positions only. Conditions travel as an index tensor ``[B, n]`` of value
+positions, -1 for an open field. With the two time fields this is exactly the layout of
+the first priors (hour, minute, null hour, null minute, PAD), so their weights still load.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 
-HOURS, MINUTES = 12, 60
 CONFIG_KEY = "qvae_vocab"
+OPEN = -1  # the index of a field left open (its null token)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A named categorical condition and its ordered values (strings or integers)."""
+
+    name: str
+    values: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "values", tuple(self.values))
+        if not self.name or not self.values:
+            raise ValueError(f"a condition field needs a name and at least one value, got {self.name!r}")
+        if len(set(map(str, self.values))) != len(self.values):
+            raise ValueError(f"field {self.name!r} lists a value twice")
+
+    def index(self, value) -> int:
+        """The position of ``value`` (compared as written: ``3`` and ``"3"`` are the same value)."""
+        if value in self.values:
+            return self.values.index(value)
+        text = str(value).strip().lower()
+        for i, v in enumerate(self.values):
+            if str(v).lower() == text:
+                return i
+        shown = ", ".join(map(str, self.values[:80])) + (", ..." if len(self.values) > 80 else "")
+        raise ValueError(f"{value!r} is not a value of {self.name!r}; accepted: {shown}")
+
+
+TIME_FIELDS = (Field("hour", tuple(range(12))), Field("minute", tuple(range(60))))
 
 
 @dataclass(frozen=True)
 class Vocab:
     codebook_size: int
     grid_shape: tuple[int, int] = (8, 8)
+    fields: tuple[Field, ...] = TIME_FIELDS
 
     def __post_init__(self):
         if int(self.codebook_size) < 2:
@@ -32,28 +70,34 @@ class Vocab:
         h, w = (int(x) for x in self.grid_shape)
         if h < 1 or w < 1:
             raise ValueError(f"grid_shape must be positive, got {self.grid_shape}")
+        fields = tuple(f if isinstance(f, Field) else Field(f["name"], f["values"]) for f in self.fields)
+        if not fields:
+            raise ValueError("a prior needs at least one condition field")
+        names = [f.name for f in fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"condition field names repeat: {names}")
         object.__setattr__(self, "codebook_size", int(self.codebook_size))
         object.__setattr__(self, "grid_shape", (h, w))
+        object.__setattr__(self, "fields", fields)
 
     @property
-    def hour_offset(self) -> int:
-        return self.codebook_size
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
 
     @property
-    def minute_offset(self) -> int:
-        return self.codebook_size + HOURS
+    def offsets(self) -> torch.Tensor:
+        """The token id of each field's first value, ``LongTensor [n]``."""
+        sizes = torch.tensor([0] + [len(f.values) for f in self.fields[:-1]])
+        return self.codebook_size + sizes.cumsum(0)
 
     @property
-    def null_hour(self) -> int:
-        return self.codebook_size + HOURS + MINUTES
-
-    @property
-    def null_minute(self) -> int:
-        return self.null_hour + 1
+    def null_tokens(self) -> torch.Tensor:
+        first = self.codebook_size + sum(len(f.values) for f in self.fields)
+        return torch.arange(first, first + len(self.fields))
 
     @property
     def pad(self) -> int:
-        return self.null_hour + 2
+        return int(self.null_tokens[-1]) + 1
 
     @property
     def size(self) -> int:
@@ -65,50 +109,60 @@ class Vocab:
 
     @property
     def num_cond(self) -> int:
-        return 2
+        return len(self.fields)
 
     @property
     def seq_len(self) -> int:
         return self.num_cond + self.num_codes
 
-    def condition_ids(self, hours, minutes) -> torch.Tensor:
-        """LongTensor [B, 2] of (hour token, minute token); ValueError for a time off the dial."""
-        hours = torch.as_tensor(hours, dtype=torch.long).reshape(-1)
-        minutes = torch.as_tensor(minutes, dtype=torch.long).reshape(-1)
-        if hours.shape != minutes.shape:
-            raise ValueError(f"got {hours.numel()} hours but {minutes.numel()} minutes")
-        if ((hours < 0) | (hours >= HOURS)).any():
-            raise ValueError(f"hour must be in 0..11, got {hours[(hours < 0) | (hours >= HOURS)][0].item()}")
-        if ((minutes < 0) | (minutes >= MINUTES)).any():
-            raise ValueError(f"minute must be in 0..59, got {minutes[(minutes < 0) | (minutes >= MINUTES)][0].item()}")
-        return torch.stack([hours + self.hour_offset, minutes + self.minute_offset], dim=1)
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise ValueError(f"unknown condition field {name!r}; this prior's fields: {', '.join(self.names)}")
+
+    def encode(self, conditions: Mapping | Sequence[Mapping]) -> torch.Tensor:
+        """``{field: value}`` (or a list of them) -> index ``LongTensor [B, n]``, -1 where a field is open.
+
+        An unknown field or value is a ValueError that lists what is accepted."""
+        rows = [conditions] if isinstance(conditions, Mapping) else list(conditions)
+        out = torch.full((len(rows), self.num_cond), OPEN, dtype=torch.long)
+        for r, row in enumerate(rows):
+            for name, value in row.items():
+                if value is None:
+                    continue
+                j = self.names.index(self.field(name).name)
+                out[r, j] = self.fields[j].index(value)
+        return out
+
+    def decode(self, index) -> list[dict]:
+        """Index ``[B, n]`` -> ``[{field: value}]``, open fields left out."""
+        return [{f.name: f.values[int(i)] for f, i in zip(self.fields, row) if int(i) != OPEN}
+                for row in torch.as_tensor(index).reshape(-1, self.num_cond)]
+
+    def condition_ids(self, index) -> torch.Tensor:
+        """Index ``[B, n]`` (-1 = open) -> condition token ids ``[B, n]``; ValueError off the value lists."""
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1, self.num_cond)
+        sizes = torch.tensor([len(f.values) for f in self.fields])
+        bad = (index < OPEN) | (index >= sizes)
+        if bad.any():
+            j = int(bad.nonzero()[0, 1])
+            raise ValueError(f"field {self.names[j]!r} has {int(sizes[j])} values (index 0..{int(sizes[j]) - 1}, "
+                             f"or -1 for open), got {int(index[bad][0])}")
+        return torch.where(index == OPEN, self.null_tokens, index + self.offsets)
 
     def null_ids(self, batch: int) -> torch.Tensor:
-        return torch.tensor([[self.null_hour, self.null_minute]], dtype=torch.long).expand(batch, 2).clone()
-
-    def decode_condition(self, ids) -> tuple[list[int | None], list[int | None]]:
-        """Condition token ids [B, 2] -> (hours, minutes); None where the null token stands."""
-        ids = torch.as_tensor(ids).reshape(-1, 2).tolist()
-        hours = [None if h == self.null_hour else h - self.hour_offset for h, _ in ids]
-        minutes = [None if m == self.null_minute else m - self.minute_offset for _, m in ids]
-        for h in hours:
-            if h is not None and not 0 <= h < HOURS:
-                raise ValueError(f"not an hour token: {h + self.hour_offset}")
-        for m in minutes:
-            if m is not None and not 0 <= m < MINUTES:
-                raise ValueError(f"not a minute token: {m + self.minute_offset}")
-        return hours, minutes
+        return self.null_tokens.expand(batch, -1).clone()
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["grid_shape"] = list(self.grid_shape)
-        d.update(hour_offset=self.hour_offset, minute_offset=self.minute_offset, null_hour=self.null_hour,
-                 null_minute=self.null_minute, pad=self.pad, vocab_size=self.size)
-        return d
+        return {"codebook_size": self.codebook_size, "grid_shape": list(self.grid_shape),
+                "fields": [{"name": f.name, "values": list(f.values)} for f in self.fields],
+                "null_tokens": self.null_tokens.tolist(), "pad": self.pad, "vocab_size": self.size}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocab":
-        v = cls(int(d["codebook_size"]), tuple(d["grid_shape"]))
+    def from_dict(cls, d: dict) -> Vocab:
+        fields = tuple(Field(f["name"], f["values"]) for f in d["fields"]) if "fields" in d else TIME_FIELDS
+        v = cls(int(d["codebook_size"]), tuple(d["grid_shape"]), fields)
         if "vocab_size" in d and int(d["vocab_size"]) != v.size:
             raise ValueError(f"vocabulary layout mismatch: stored size {d['vocab_size']}, expected {v.size}")
         return v

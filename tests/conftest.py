@@ -31,4 +31,4 @@ def tokens(tmp_path_factory):
     n = 160
     hours, minutes = torch.randint(0, 12, (n,), generator=g), torch.randint(0, 60, (n,), generator=g)
     grids = ((hours * 3) % 16)[:, None, None].expand(n, 4, 4).clone()
-    return write_token_folder(tmp_path_factory.mktemp("tok") / "tokens", grids, hours, minutes, 16)
+    return write_token_folder(tmp_path_factory.mktemp("tok") / "tokens", grids, {"hour": hours, "minute": minutes}, 16)

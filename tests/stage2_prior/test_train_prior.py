@@ -46,9 +46,10 @@ def test_train_prior_reads_every_token_format(tmp_path, fmt):
     g = torch.Generator().manual_seed(0)
     hours, minutes = torch.randint(0, 12, (64,), generator=g), torch.randint(0, 60, (64,), generator=g)
     grids = torch.randint(0, 16, (64, 2, 2), generator=g)
-    folder = write_token_folder(tmp_path / fmt, grids, hours, minutes, 16, format=fmt)
-    dd, vocab = load_tokens(folder)
-    assert vocab.codebook_size == 16 and vocab.grid_shape == (2, 2) and len(dd["train"]) + len(dd["validation"]) == 64
+    folder = write_token_folder(tmp_path / fmt, grids, {"hour": hours, "minute": minutes}, 16, format=fmt)
+    dd, meta = load_tokens(folder)
+    assert meta["codebook_size"] == 16 and meta["grid_shape"] == [2, 2] and meta["format"] == fmt
+    assert len(dd["train"]) + len(dd["validation"]) == 64
     rows = [(h, m, tuple(ids)) for split in dd.values() for h, m, ids in zip(split["hour"], split["minute"], split["ids"])]
     assert sorted(rows) == sorted((int(h), int(m), tuple(g.flatten().tolist())) for h, m, g in zip(hours, minutes, grids))
     assert main(["train-prior", "--tokens", str(folder), "--out", str(tmp_path / "run"), "--preset", "tiny",
