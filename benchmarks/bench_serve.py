@@ -63,7 +63,7 @@ def main(argv=None) -> None:
     for n in (1, 8, 64):
         api = timed(lambda: client.predict("quarter past three", n, args.guidance, 0, api_name="/generate"),
                           args.repeats)
-        local = timed(lambda: caption(reader, pipe.draw([3], [15], n, seed=0, verifier=reader,
+        local = timed(lambda: caption(reader, pipe.draw([{"hour": 3, "minute": 15}], n, seed=0, verifier=reader,
                                                         guidance_scale=args.guidance), 3, 15), args.repeats)
         print(f"| {n} | {api:.2f}s | {local:.2f}s | {api / local:.2f}x |")
 

@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipelines.evaluate import load_reader, time_accuracy
+from pipelines.evaluate import load_reader, time_accuracy, time_conditions
 from pipelines.pipeline import ClockPipeline
 from stage1_vqvae import VQVAEModel
 from stage2_prior import train_prior
@@ -50,7 +50,7 @@ def main() -> None:
     rows = []
     for g in args.guidance:
         for name, times in (("held out of training (72)", held_out), ("seen in training (72)", seen)):
-            row, _ = time_accuracy(lambda h, m, g=g: pipe.decode(pipe.generate_ids(h, m, seed=0, guidance_scale=g)),
+            row, _ = time_accuracy(lambda h, m, g=g: pipe.decode(pipe.generate_ids(time_conditions(h, m), seed=0, guidance_scale=g)),
                                    reader, times)
             rows.append({"times": name, "guidance": g, "accuracy": row["accuracy"],
                          "mean_error_minutes": row["mean_error_minutes"]})

@@ -46,6 +46,10 @@ def time_accuracy(draw: Callable[[list[int], list[int]], torch.Tensor], reader: 
             "per_hour": per_hour, "n": len(times)}, torch.cat(images)
 
 
+def time_conditions(hours, minutes) -> list[dict]:
+    return [{"hour": int(h), "minute": int(m)} for h, m in zip(hours, minutes)]
+
+
 def diversity(images: torch.Tensor, n_per: int, ids: torch.Tensor | None = None) -> dict:
     """Mean pairwise pixel distance (mean |a-b| in [0, 2] units) and distinct id grids, per prompt."""
     groups = images.float().reshape(-1, n_per, *images.shape[1:]).flatten(2)
@@ -121,14 +125,14 @@ def stage_metrics(pipe, reader: ClockReader, real: torch.Tensor, hours, minutes)
     tokenizer = tokenizer_metrics(pipe.codebook_size, real, ids, recon)
     tokenizer["readable_after_reconstruction"] = reader_accuracy(reader, recon, hours, minutes)["accuracy"]
     return {"reader_accuracy_on_real_clocks": reader_accuracy(reader, real, hours, minutes)["accuracy"],
-            "tokenizer": tokenizer, "prior": {"bits_per_token": bits_per_token(pipe.prior, ids, hours, minutes)}}
+            "tokenizer": tokenizer, "prior": {"bits_per_token": bits_per_token(pipe.prior, ids, time_conditions(hours, minutes))}}
 
 
 def qvae_row(pipe, reader: ClockReader, out: Path, guidance: float, times, seed: int, n_diversity: int,
              verifier: ClockReader | None = None, verifier_name: str = "", **sampling) -> dict:
     """Time accuracy and diversity of the pipeline at one guidance scale; writes its two grids."""
     start = time.perf_counter()
-    row, images = time_accuracy(lambda h, m: pipe.draw(h, m, seed=seed, guidance_scale=guidance, verifier=verifier,
+    row, images = time_accuracy(lambda h, m: pipe.draw(time_conditions(h, m), seed=seed, guidance_scale=guidance, verifier=verifier,
                                                        **sampling), reader, times, desc=f"qvae guidance {guidance}")
     setting = [f"guidance {guidance}"] + [f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items()
                                           if k != "guidance_scale" and v is not None]
@@ -138,7 +142,7 @@ def qvae_row(pipe, reader: ClockReader, out: Path, guidance: float, times, seed:
         setting.append(f"redrawn when {verifier_name} is < {MIN_CONFIDENCE} sure")
     row.update(generator="qvae", setting=", ".join(setting), seconds=time.perf_counter() - start)
     hours, minutes = [h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES]
-    ids = pipe.generate_ids(hours, minutes, num_images_per_prompt=n_diversity, seed=seed + 1,
+    ids = pipe.generate_ids(time_conditions(hours, minutes), num_images_per_prompt=n_diversity, seed=seed + 1,
                             guidance_scale=guidance, **sampling)
     samples = pipe.decode(ids)
     row["diversity"] = diversity(samples, n_diversity, ids)

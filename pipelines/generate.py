@@ -1,4 +1,5 @@
-"""``qvae generate``: time prompts in, a captioned grid of clocks out."""
+"""``qvae generate``: prompts ("a red clock at ten to six") or ``--condition field=value`` in,
+a captioned grid of pictures out."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import argparse
 import time
 from pathlib import Path
 
+import sys
+
 from shared.images import make_grid
-from shared.time_prompts import parse_time
 
 MAX_IMAGES = 1024  # clocks per run unless --max-images says more (= pipelines.pipeline.MAX_IMAGES)
 GRID_MAX = 256  # clocks per grid PNG; more go to further pages: clocks.png, clocks-2.png, ...
@@ -16,7 +18,12 @@ MAX_SCALE = 4
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("prompts", nargs="+", metavar="PROMPT", help='times such as "quarter past three" or "10:10"')
+    p.add_argument("prompts", nargs="*", metavar="PROMPT",
+                   help='what to draw: a time ("quarter past three", "10:10") and/or values of the pipeline\'s '
+                        'fields ("a red square clock with roman numerals at ten to six")')
+    p.add_argument("--condition", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a condition field's value, e.g. --condition face_color=red --condition hour=3; repeat for "
+                        "more fields; added to every prompt (or drawn alone without a prompt)")
     p.add_argument("--n", type=int, default=8, help="images per prompt")
     p.add_argument("--out", default="clocks.png",
                    help=f"PNG to write the captioned grid to; a grid holds at most {GRID_MAX} clocks "
@@ -38,17 +45,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"enlarge each tile this many times in the grid (1..{MAX_SCALE})")
 
 
-def write_grid(pipe, prompts: list[str], n: int, out: str | Path, seed: int = 0, scale: int = 2,
+def _caption(label: str, conditions: dict, i: int, n: int) -> str:
+    time = f"{int(conditions['hour']) or 12}:{int(conditions['minute']):02d}" if "hour" in conditions and \
+        "minute" in conditions else ""
+    if n < 4:
+        return f"{label[:20]} ({time})" if time else label[:26]
+    return label[:24] if i == 0 else (time or label[:12])
+
+
+def write_grid(pipe, requests: list[tuple[str, dict]], n: int, out: str | Path, seed: int = 0, scale: int = 2,
                **sampling) -> tuple[Path, float]:
-    """Draw ``n`` clocks per prompt and save them as a captioned grid (a row per prompt, wrapped at
-    ``GRID_COLUMNS``); past ``GRID_MAX`` clocks the grid goes on in ``out``-2.png, -3.png, ...
-    Returns the first page and the drawing time."""
-    times = [parse_time(p) for p in prompts]
+    """Draw ``n`` pictures per ``(label, conditions)`` request and save them as a captioned grid (a row
+    per request, wrapped at ``GRID_COLUMNS``); past ``GRID_MAX`` pictures the grid goes on in
+    ``out``-2.png, -3.png, ... Returns the first page and the drawing time."""
     start = time.perf_counter()
-    images = pipe(prompts, num_images_per_prompt=n, seed=seed, **sampling)
+    images = pipe.generate([c for _, c in requests], n, seed=seed, **sampling)
     took = time.perf_counter() - start
-    captions = [f"{p[:20]} ({h or 12}:{m:02d})" if n < 4 else (f"{p[:24]}" if i == 0 else f"{h or 12}:{m:02d}")
-                for p, (h, m) in zip(prompts, times) for i in range(n)]
+    captions = [_caption(label, c, i, n) for label, c in requests for i in range(n)]
     ncols = min(n if n > 1 else min(len(images), 6), GRID_COLUMNS)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -58,23 +71,46 @@ def write_grid(pipe, prompts: list[str], n: int, out: str | Path, seed: int = 0,
     return out, took
 
 
+def read_requests(pipe, prompts: list[str], condition_args: list[str]) -> list[tuple[str, dict]]:
+    """``(label, conditions)`` per prompt (``--condition`` values added), or one for the conditions alone.
+    Words a prompt does not use are printed, not dropped silently."""
+    given = {}
+    for item in condition_args:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"--condition wants FIELD=VALUE, got {item!r}; fields: {', '.join(pipe.fields)}")
+        given[name.strip()] = value.strip()
+    requests = []
+    for p in prompts:
+        read = pipe.read_prompt(p)
+        if read.unused:
+            print(f"words not used from {p!r}: {', '.join(read.unused)}", file=sys.stderr)
+        requests.append((p, {**read.conditions, **given}))
+    if not prompts:
+        requests.append((", ".join(f"{k}={v}" for k, v in given.items()), given))
+    return requests
+
+
 def run(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
-    total = len(args.prompts) * args.n
+    total = max(1, len(args.prompts)) * args.n
     if total > args.max_images:
         raise ValueError(f"asked for {total} clocks ({len(args.prompts)} prompt(s) x --n {args.n}), more than "
                          f"--max-images {args.max_images}; pass --max-images {total} to allow it")
     if not 1 <= args.scale <= MAX_SCALE:
         raise ValueError(f"--scale must be in 1..{MAX_SCALE}, got {args.scale}")
-    for p in args.prompts:  # fail on a bad prompt before loading anything
-        parse_time(p)
+    if not args.prompts and not args.condition:
+        raise ValueError("nothing to draw: give a prompt (e.g. \"quarter past three\") or --condition FIELD=VALUE")
     from pipelines.pipeline import ClockPipeline
     from pipelines.reader import load_reader
 
     pipe = ClockPipeline.from_pretrained(args.model)
-    verifier = load_reader(args.reader) if args.verify else None
-    out, took = write_grid(pipe, args.prompts, args.n, args.out, args.seed, args.scale, guidance_scale=args.guidance,
+    requests = read_requests(pipe, args.prompts, args.condition)
+    pipe.vocab.encode([c for _, c in requests])  # an unknown field or value: one line before drawing
+    verifier = load_reader(args.reader) if args.verify and "hour" in pipe.fields else None
+    total = len(requests) * args.n
+    out, took = write_grid(pipe, requests, args.n, args.out, args.seed, args.scale, guidance_scale=args.guidance,
                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
                            verifier=verifier, max_images=args.max_images)
     pages = -(-total // GRID_MAX)

@@ -1,15 +1,19 @@
-"""``ClockPipeline``: prompt -> time -> prior samples code ids -> tokenizer decodes a picture.
+"""``ClockPipeline``: prompt -> conditions -> prior samples code ids -> tokenizer decodes a picture.
 
 A pipeline is a folder, as in diffusers: ``model_index.json`` (grid shape, codebook size,
-versions, sampling defaults) + ``tokenizer/`` (the stage-1 VQ-VAE) + ``prior/`` (the
-stage-2 causal LM). The two stages meet only here, through token ids.
+condition fields, versions, sampling defaults) + ``tokenizer/`` (the stage-1 VQ-VAE) +
+``prior/`` (the stage-2 causal LM). The two stages meet only here, through token ids.
+The prior's condition fields are whatever it was trained on: the clock pipeline's hour,
+minute and style fields, or a user's own label columns; a prompt is read against them
+(``shared.prompts.parse_prompt``), and ``generate(conditions={...})`` takes them directly.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +23,7 @@ from PIL import Image
 
 from shared.files import atomic_dir
 from shared.images import to_pil
-from shared.time_prompts import parse_time
+from shared.prompts import Prompt, parse_prompt
 from stage1_vqvae import VQVAEModel, load_tokenizer
 from stage2_prior import load_prior, prior_vocab, sample
 
@@ -64,7 +68,8 @@ def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
         if key in index and index[key] != actual:
             disagree(key, index[key], actual)
     vocab = prior_vocab(prior)
-    actual = {"codebook_size": tokenizer.config.codebook_size, "grid_shape": list(vocab.grid_shape)}
+    actual = {"codebook_size": tokenizer.config.codebook_size, "grid_shape": list(vocab.grid_shape),
+              "fields": vocab.to_dict()["fields"]}
     for key, value in actual.items():
         if key in index and index[key] != value:
             disagree(key, index[key], value)
@@ -83,6 +88,10 @@ def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
                          f"keys among {', '.join(SAMPLING_DEFAULTS)}")
 
 
+def _has_time(conditions: Mapping) -> bool:
+    return conditions.get("hour") is not None and conditions.get("minute") is not None
+
+
 def check_request(prompts: int, num_images_per_prompt: int, max_images: int | None = MAX_IMAGES) -> None:
     """Refuse a request for no clocks, or for more than ``max_images`` (all held in memory at once)."""
     if num_images_per_prompt < 1:
@@ -95,7 +104,8 @@ def check_request(prompts: int, num_images_per_prompt: int, max_images: int | No
 
 
 class ClockPipeline:
-    """Draw clocks from time prompts: ``ClockPipeline.from_pretrained()("quarter past three")``."""
+    """Draw clocks from prompts: ``ClockPipeline.from_pretrained()("a red clock at quarter past three")``,
+    or from conditions: ``pipe.generate({"hour": 3, "minute": 15, "face_color": "red"}, 8)``."""
 
     def __init__(self, tokenizer: VQVAEModel, prior, image_size: int | None = None, sampling: dict | None = None):
         self.tokenizer = tokenizer.eval()
@@ -112,6 +122,8 @@ class ClockPipeline:
             raise ValueError(f"the stages disagree: tokenizer makes a {grid_tok} grid at {self.image_size}px, "
                              f"prior models {grid_prior}")
         self.grid_shape: tuple[int, int] = grid_prior  # read once: the vocabulary lives in the prior's config
+        self.vocab = vocab
+        self.fields: dict[str, tuple] = {f.name: f.values for f in vocab.fields}
 
     @property
     def codebook_size(self) -> int:
@@ -165,6 +177,7 @@ class ClockPipeline:
                 "prior": ["transformers", type(self.prior).__name__],
                 "codebook_size": self.codebook_size,
                 "grid_shape": list(self.grid_shape),
+                "fields": [{"name": k, "values": list(v)} for k, v in self.fields.items()],
                 "image_size": self.image_size,
                 "sampling": self.sampling,
                 "versions": {name: _version(name) for name in ("qvae", "torch", "transformers")},
@@ -172,17 +185,23 @@ class ClockPipeline:
             (tmp / INDEX).write_text(json.dumps(index, indent=2) + "\n")
         return Path(path)
 
+    def read_prompt(self, prompt: str) -> Prompt:
+        """The conditions a prompt asks for, against this pipeline's fields, and its unused words."""
+        return parse_prompt(prompt, self.fields)
+
     @torch.inference_mode()
-    def generate_ids(self, hours: Sequence[int], minutes: Sequence[int], num_images_per_prompt: int = 1,
-                     seed: int | None = None, batch_size: int = 256, **sampling) -> torch.Tensor:
-        """Code grids ``[len(hours) * n, h, w]``, condition-major, in batches of at most ``batch_size``."""
+    def generate_ids(self, conditions: Sequence[Mapping], num_images_per_prompt: int = 1, seed: int | None = None,
+                     batch_size: int = 256, **sampling) -> torch.Tensor:
+        """Code grids ``[len(conditions) * n, h, w]``, condition-major, in batches of at most ``batch_size``.
+
+        Each condition is ``{field: value}``; a field not given is left open."""
         opts = {**self.sampling, **{k: v for k, v in sampling.items() if v is not None}}
         per_batch = max(1, batch_size // num_images_per_prompt)
+        conditions = list(conditions)
         out = []
-        for i in range(0, len(hours), per_batch):
-            out.append(sample(self.prior, list(hours[i:i + per_batch]), list(minutes[i:i + per_batch]),
-                              num_per_condition=num_images_per_prompt, seed=None if seed is None else seed + i,
-                              **opts))
+        for i in range(0, len(conditions), per_batch):
+            out.append(sample(self.prior, conditions[i:i + per_batch], num_per_condition=num_images_per_prompt,
+                              seed=None if seed is None else seed + i, **opts))
         return torch.cat(out)
 
     @torch.inference_mode()
@@ -190,32 +209,34 @@ class ClockPipeline:
         return self.tokenizer.decode(ids.to(self.tokenizer.device))
 
     @torch.inference_mode()
-    def draw(self, hours: Sequence[int], minutes: Sequence[int], num_images_per_prompt: int = 1,
-             seed: int | None = None, verifier: ClockReader | None = None, max_redraws: int = 2,
-             min_confidence: float = MIN_CONFIDENCE, max_images: int | None = MAX_IMAGES,
-             **sampling) -> torch.Tensor:
-        """Images ``[len(hours) * n, 3, H, W]`` in ``[-1, 1]``, condition-major.
+    def draw(self, conditions: Sequence[Mapping], num_images_per_prompt: int = 1, seed: int | None = None,
+             verifier: ClockReader | None = None, max_redraws: int = 2, min_confidence: float = MIN_CONFIDENCE,
+             max_images: int | None = MAX_IMAGES, **sampling) -> torch.Tensor:
+        """Images ``[len(conditions) * n, 3, H, W]`` in ``[-1, 1]``, condition-major.
 
-        With a ``verifier`` (a clock reader), every clock it is less than ``min_confidence``
-        sure shows the asked time (within ``TOLERANCE`` minutes) is drawn again, at most
-        ``max_redraws`` times, keeping the attempt it is surest of (as CLIP reranking did for
-        DALL-E). Only those clocks are redrawn, in small batches. Judge such images with a
-        different reader. 0.8 catches the clocks that another reader might read differently,
-        not only those this one misreads (benchmarks/RESULTS.md).
+        With a ``verifier`` (a clock reader), every clock asked for a time that the reader is
+        less than ``min_confidence`` sure shows it (within ``TOLERANCE`` minutes) is drawn
+        again, at most ``max_redraws`` times, keeping the attempt it is surest of (as CLIP
+        reranking did for DALL-E). Only those clocks are redrawn, in small batches. Judge such
+        images with a different reader. 0.8 catches the clocks that another reader might read
+        differently, not only those this one misreads (benchmarks/RESULTS.md).
         """
-        check_request(len(hours), num_images_per_prompt, max_images)
-        images = self.decode(self.generate_ids(hours, minutes, num_images_per_prompt, seed=seed, **sampling))
-        if verifier is None:
+        conditions = list(conditions)
+        check_request(len(conditions), num_images_per_prompt, max_images)
+        images = self.decode(self.generate_ids(conditions, num_images_per_prompt, seed=seed, **sampling))
+        rows = [c for c in conditions for _ in range(num_images_per_prompt)]
+        timed = torch.tensor([_has_time(c) for c in rows])
+        if verifier is None or not timed.any():
             return images
-        want_h = torch.tensor(list(hours)).repeat_interleave(num_images_per_prompt)
-        want_m = torch.tensor(list(minutes)).repeat_interleave(num_images_per_prompt)
-        confidence = verifier.confidence(images, want_h, want_m)
+        want_h = torch.tensor([int(c["hour"]) if _has_time(c) else 0 for c in rows])
+        want_m = torch.tensor([int(c["minute"]) if _has_time(c) else 0 for c in rows])
+        confidence = verifier.confidence(images, want_h, want_m).masked_fill(~timed, 1.0)
         for attempt in range(1, max_redraws + 1):
             redo = (confidence < min_confidence).nonzero().flatten()
             if len(redo) == 0:
                 break
             # a seed per attempt, far from the seed + i that generate_ids gives its batches
-            ids = self.generate_ids(want_h[redo].tolist(), want_m[redo].tolist(),
+            ids = self.generate_ids([rows[i] for i in redo.tolist()],
                                     seed=None if seed is None else seed + 100_003 * attempt, **sampling)
             new = self.decode(ids)
             new_confidence = verifier.confidence(new, want_h[redo], want_m[redo])
@@ -224,21 +245,37 @@ class ClockPipeline:
             confidence[redo[better]] = new_confidence[better]
         return images
 
+    def generate(self, conditions: Mapping | Sequence[Mapping], num_images: int = 1, seed: int | None = None,
+                 verifier: ClockReader | None = None, max_images: int | None = MAX_IMAGES,
+                 **sampling) -> list[Image.Image]:
+        """``num_images`` pictures for each ``{field: value}`` (e.g. ``{"hour": 3, "minute": 15,
+        "face_color": "red"}``); fields not given are left open and drawn as the data has them. An
+        unknown field or value is a ValueError that lists what is accepted."""
+        conditions = [conditions] if isinstance(conditions, Mapping) else list(conditions)
+        if not conditions:
+            raise ValueError("no conditions given")
+        images = self.draw(conditions, num_images, seed=seed, verifier=verifier, max_images=max_images, **sampling)
+        return to_pil(images)
+
     def __call__(self, prompt: str | Sequence[str], num_images_per_prompt: int = 1, guidance_scale: float | None = None,
                  temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
                  seed: int | None = None, min_p: float | None = None, verifier: ClockReader | None = None,
                  max_redraws: int = 2, max_images: int | None = MAX_IMAGES) -> list[Image.Image]:
-        """Clock pictures for one prompt or a list, ``num_images_per_prompt`` each, prompt-major.
+        """Pictures for one prompt or a list, ``num_images_per_prompt`` each, prompt-major.
 
-        ``verifier``: a clock reader; clocks it doubts are redrawn (see ``draw``). A call draws at most
-        ``max_images`` clocks (``MAX_IMAGES``, 1024, unless raised; ``None``: no limit).
+        A prompt names a time and/or values of the pipeline's fields ("a red square clock at ten
+        to six"); words it does not use are reported in a warning (``read_prompt`` returns them).
+        ``verifier``: a clock reader; clocks it doubts are redrawn (see ``draw``). A call draws at
+        most ``max_images`` clocks (``MAX_IMAGES``, 1024, unless raised; ``None``: no limit).
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise ValueError("no prompt given")
-        times = [parse_time(p) for p in prompts]
-        images = self.draw([h for h, _ in times], [m for _, m in times], num_images_per_prompt, seed=seed,
-                           verifier=verifier, max_redraws=max_redraws, max_images=max_images,
-                           guidance_scale=guidance_scale,
+        read = [self.read_prompt(p) for p in prompts]
+        for r in read:
+            if r.unused:
+                warnings.warn(f"words not used from {r.text!r}: {', '.join(r.unused)}", stacklevel=2)
+        images = self.draw([r.conditions for r in read], num_images_per_prompt, seed=seed, verifier=verifier,
+                           max_redraws=max_redraws, max_images=max_images, guidance_scale=guidance_scale,
                            temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
         return to_pil(images)

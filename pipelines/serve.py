@@ -25,7 +25,11 @@ import os
 import random
 
 from shared.errors import UserError
-from shared.time_prompts import format_time, parse_time
+from shared.clocks import STYLE_FIELDS
+from shared.prompts import parse_prompt
+from shared.time_prompts import format_time
+
+CLOCK_FIELDS = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
 
 MAX_IMAGES = 64
 EXAMPLES = ["quarter past three", "ten to six", "10:10", "half past seven", "noon", "twenty-five to four",
@@ -71,27 +75,33 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
     def generate(prompt: str, num_images: int, guidance_scale: float, seed: int | None,
                  temperature: float = pipe.sampling["temperature"], verify: bool = True):
         try:
-            hour, minute = parse_time(prompt or "")
+            conditions = pipe.read_prompt(prompt or "").conditions
             num_images = int(num_images)
             if not 1 <= num_images <= max_images:
                 raise ValueError(f"num_images must be between 1 and {max_images}, got {num_images}")
-            images = pipe.draw([hour], [minute], num_images, seed=int(seed or 0), verifier=reader if verify else None,
+            images = pipe.draw([conditions], num_images, seed=int(seed or 0), verifier=reader if verify else None,
                                guidance_scale=float(guidance_scale), temperature=float(temperature))
         except ValueError as e:  # the user's input: show the message in the page, not a traceback
             raise gr.Error(str(e), print_exception=False) from e
-        return list(zip(to_pil(images), caption(reader, images, hour, minute)))
+        if "hour" not in conditions:  # a style without a time: nothing for the reader to check
+            return [(image, "") for image in to_pil(images)]
+        return list(zip(to_pil(images), caption(reader, images, conditions["hour"], conditions["minute"])))
 
     return generate
 
 
-def prepare(prompt: str, seed, randomize: bool) -> tuple[int, str]:
+def prepare(prompt: str, seed, randomize: bool, fields=CLOCK_FIELDS) -> tuple[int, str]:
     """Before drawing: the seed to use (a fresh one if asked) and a line saying what the prompt was read as."""
     seed = random.randrange(2**31) if randomize else int(seed or 0)
     try:
-        status = f"**{format_time(*parse_time(prompt or ''))}**, read from {prompt.strip()!r}, seed {seed}"
+        read = parse_prompt(prompt or "", fields)
     except ValueError as e:
-        status = f"⚠️ {e}"
-    return seed, status
+        return seed, f"⚠️ {e}"
+    c = read.conditions
+    said = [format_time(c["hour"], c["minute"])] if "hour" in c else []
+    said += [f"{k.replace('_', ' ')} {v}" for k, v in c.items() if k not in ("hour", "minute")]
+    unused = f" (not used: {', '.join(read.unused)})" if read.unused else ""
+    return seed, f"**{', '.join(said)}**, read from {prompt.strip()!r}{unused}, seed {seed}"
 
 
 def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
@@ -122,7 +132,8 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
         gallery = gr.Gallery(label="Clocks", columns=4, height="auto", format="png", elem_id="gallery",
                              object_fit="contain")
         # always_last: a Draw pressed while clocks are being drawn runs next, instead of being dropped
-        event = gr.on([draw.click, prompt.submit], prepare, [prompt, seed, randomize], [seed, status], queue=False,
+        event = gr.on([draw.click, prompt.submit], lambda p, s, r: prepare(p, s, r, pipe.fields), [prompt, seed, randomize],
+                      [seed, status], queue=False,
                       api_visibility="private", trigger_mode="always_last")
         event.then(generate, [prompt, num_images, guidance, seed, temperature, verify], gallery, api_name="generate",
                    trigger_mode="always_last")

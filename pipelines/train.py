@@ -112,7 +112,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
             summary["evaluation"] = {r["generator"] + " " + r["setting"]: round(r["accuracy"], 4) for r in report["rows"]}
             summary["tokenizer"] = report["tokenizer"]
     pipe = ClockPipeline.from_pretrained(pipe_dir)
-    write_grid(pipe, DEMO_PROMPTS, 4, out / "clocks.png", seed=a.seed)
+    write_grid(pipe, [(p, pipe.read_prompt(p).conditions) for p in DEMO_PROMPTS], 4, out / "clocks.png", seed=a.seed)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("\n=== summary ===\n" + json.dumps(summary, indent=2))
     print(f"grid of generated clocks: {(out / 'clocks.png').resolve()}")

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -147,12 +148,17 @@ def load_pretrained(model_cls, path: str | Path, *, dtype: torch.dtype | None = 
     expected, tied = expected_tensors(model_cls, config)
     check_tensors(expected, tied, found, path, what)
     kwargs = {} if dtype is None else {"dtype": dtype}
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a bar per small folder says nothing and buries a user's error line
     try:
         model = model_cls.from_pretrained(str(path), config=config, use_safetensors=True, local_files_only=True,
                                           **kwargs)
     except (OSError, SafetensorError, RuntimeError) as e:
         detail = str(e).replace("\n", " ")
         raise ValueError(f"cannot load the {what} from {str(path)!r}: missing or corrupt files ({detail})") from e
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     if dtype is not None:
         model = model.to(dtype=dtype)
     if device is not None:

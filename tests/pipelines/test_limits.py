@@ -32,7 +32,7 @@ def test_a_request_over_the_limit_is_refused_before_any_drawing(pipe, monkeypatc
     with pytest.raises(ValueError, match=r"asked for 6 clocks \(3 prompt\(s\) x 2\), more than the limit of 5"):
         pipe(["3:15", "noon", "ten to six"], num_images_per_prompt=2, max_images=5)
     with pytest.raises(ValueError, match="limit of 4"):
-        pipe.draw([3] * 5, [15] * 5, max_images=4)
+        pipe.draw([{"hour": 3, "minute": 15}] * 5, max_images=4)
     with pytest.raises(ValueError, match="at least 1, got 0"):  # was a ZeroDivisionError
         pipe("3:15", num_images_per_prompt=0)
 
@@ -61,15 +61,15 @@ def test_cli_refuses_too_many_clocks_in_one_line_before_loading(tmp_path, capsys
 class FakePipe:
     """Returns plain 16x16 tiles at once and records what it was asked."""
 
-    def __call__(self, prompts, num_images_per_prompt, seed=0, **kwargs):
+    def generate(self, conditions, num_images, seed=0, **kwargs):
         self.kwargs = kwargs
-        return [Image.new("RGB", (16, 16), (i % 256, 0, 0)) for i in range(len(prompts) * num_images_per_prompt)]
+        return [Image.new("RGB", (16, 16), (i % 256, 0, 0)) for i in range(len(conditions) * num_images)]
 
 
 def test_the_grid_holds_at_most_grid_max_clocks_and_goes_on_in_pages(tmp_path):
     fake, out = FakePipe(), tmp_path / "grid.png"
     n = generate.GRID_MAX + 44
-    first, _ = generate.write_grid(fake, ["3:15"], n, out, scale=1, max_images=n)
+    first, _ = generate.write_grid(fake, [("3:15", {"hour": 3, "minute": 15})], n, out, scale=1, max_images=n)
     assert first == out and fake.kwargs["max_images"] == n
     tile = 16 + 4  # tile + pad; a row of GRID_COLUMNS tiles, GRID_MAX / GRID_COLUMNS rows
     page1, page2 = Image.open(out), Image.open(tmp_path / "grid-2.png")
@@ -77,5 +77,6 @@ def test_the_grid_holds_at_most_grid_max_clocks_and_goes_on_in_pages(tmp_path):
     row = (page2.height - 4) // 3  # the 44 left over: 3 rows
     assert page1.height == (generate.GRID_MAX // generate.GRID_COLUMNS) * row + 4
     assert not (tmp_path / "grid-3.png").exists()
-    small, _ = generate.write_grid(fake, ["3:15", "noon"], 3, tmp_path / "small.png", scale=1)
+    small, _ = generate.write_grid(fake, [("3:15", {"hour": 3, "minute": 15}), ("noon", {"hour": 0, "minute": 0})], 3,
+                                   tmp_path / "small.png", scale=1)
     assert Image.open(small).width == 3 * tile + 4 and not (tmp_path / "small-2.png").exists()

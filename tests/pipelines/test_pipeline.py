@@ -5,7 +5,7 @@ import torch
 
 from pipelines import ClockPipeline
 from pipelines.cli import main
-from pipelines.evaluate import diversity, load_reader, time_accuracy
+from pipelines.evaluate import diversity, load_reader, time_accuracy, time_conditions
 from pipelines.reader import circular_error
 from shared.clocks import render_clock
 from shared.images import to_tensor
@@ -48,7 +48,7 @@ def test_folder_layout_and_round_trip(pipe_dir):
     assert (pipe_dir / "prior" / "generation_config.json").exists()
     pipe = ClockPipeline.from_pretrained(pipe_dir)
     fresh = ClockPipeline(tiny_tokenizer(), tiny_prior())
-    assert torch.equal(pipe.generate_ids([3], [15], seed=0), fresh.generate_ids([3], [15], seed=0))
+    assert torch.equal(pipe.generate_ids([{"hour": 3, "minute": 15}], seed=0), fresh.generate_ids([{"hour": 3, "minute": 15}], seed=0))
 
 
 def test_stages_that_disagree_are_refused(tmp_path):
@@ -125,20 +125,20 @@ def test_draw_with_a_verifier_redraws_only_the_doubtful_clocks():
     pipe, reader = ClockPipeline.from_pretrained(), load_reader()  # shipped weights
     hours, minutes = [11, 2, 0, 7], [2, 0, 16, 59]
     hot = {"temperature": 1.6, "min_p": 0.0, "guidance_scale": 1.0}  # a loose setting that misdraws often
-    plain = pipe.draw(hours, minutes, 6, seed=0, **hot)
+    plain = pipe.draw(time_conditions(hours, minutes), 6, seed=0, **hot)
     want_h, want_m = torch.tensor(hours).repeat_interleave(6), torch.tensor(minutes).repeat_interleave(6)
 
     def misread(images):
         return circular_error(*reader.read(images), want_h, want_m) > 3
 
     assert misread(plain).sum() >= 3  # the test needs misdrawn clocks to mean anything
-    verified = pipe.draw(hours, minutes, 6, seed=0, verifier=reader, max_redraws=3, **hot)
+    verified = pipe.draw(time_conditions(hours, minutes), 6, seed=0, verifier=reader, max_redraws=3, **hot)
     assert misread(verified).sum() < misread(plain).sum()
     before, after = reader.confidence(plain, want_h, want_m), reader.confidence(verified, want_h, want_m)
     sure = before >= 0.8
     assert torch.equal(verified[sure], plain[sure])  # clocks it was sure of the first time are untouched
     assert (after >= before - 1e-6).all() and (after[~sure] > before[~sure]).any()  # the best attempt is kept
-    assert torch.equal(pipe.draw(hours, minutes, 6, seed=0, verifier=reader, max_redraws=0, **hot), plain)
+    assert torch.equal(pipe.draw(time_conditions(hours, minutes), 6, seed=0, verifier=reader, max_redraws=0, **hot), plain)
 
 
 def test_reader_confidence_is_high_on_rendered_clocks_and_low_for_other_times():
