@@ -1,20 +1,32 @@
-"""``qvae train``: the whole chain on defaults, from nothing to a measured pipeline folder.
+"""``qvae train``: the whole chain, from nothing (or your labelled images) to a measured pipeline folder.
 
 data -> tokenizer -> token export -> prior -> pipeline folder -> (reader) -> evaluation
 -> sample grid, each stage under ``OUT/``. A stage whose output is already there is
 skipped, so a run stopped anywhere continues where it stopped when started again.
+
+With ``--data DIR --conditions a,b`` the data is yours: an image folder with
+``metadata.csv`` / ``metadata.jsonl`` (the ``datasets`` imagefolder convention) or a saved
+``DatasetDict``; the prior is conditioned on the named label columns, and the pipeline
+it writes draws by those fields (``qvae generate --model OUT/pipeline --condition a=...``),
+and by time prompts too where they include hour and minute.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from datasets import Image as datasets_image
+from PIL import Image
+
+from shared.clocks import STYLE_FIELDS
 from shared.files import save_atomic
 from shared.training import TrainingArguments, arg
 from stage1_vqvae.train import TokenizerTrainingArguments
+from stage2_prior.data import DEFAULT_MAX_VALUES
 from stage2_prior.train import PriorTrainingArguments
 
 DEMO_PROMPTS = ["quarter past three", "10:10", "half past seven", "ten to six", "noon", "7h05",
@@ -40,17 +52,83 @@ class PipelineTrainingArguments:
     """``qvae train``: the stages' own defaults (steps, precision) are read from their dataclasses."""
 
     out: str = arg("runs/default", "folder for every stage's output (a rerun skips finished stages)")
-    data: str | None = arg(None, "an existing dataset folder (default: render clocks into OUT/data)")
+    data: str | None = arg(None, "your labelled images: an image folder with metadata.csv / metadata.jsonl "
+                                 "(optionally train/ validation/ test/ subfolders) or a saved DatasetDict "
+                                 "(default: render clocks of every style into OUT/data)")
+    conditions: str | None = arg(None, "comma-separated label columns the prior is conditioned on (default: "
+                                       "hour, minute and the renderer's style fields for rendered clocks; "
+                                       "hour,minute for --data)")
+    resize: bool = arg(False, "resize images of --data to --image-size (default: refuse images of mixed sizes)")
+    image_size: int = arg(64, "image side for rendered clocks and for --data with --resize")
+    max_values: int = arg(DEFAULT_MAX_VALUES, "most distinct values a condition column may have")
+    skip_bad_images: bool = arg(False, "skip and count image files that cannot be used instead of stopping")
     train_size: int = arg(60000, "training clocks to render")
-    styles: int = arg(16, "distinct clock styles in the rendered data (0: a style per clock)")
+    styles: int = arg(0, "distinct clock styles in the rendered data (0: a style of its own per clock)")
     tokenizer_steps: int = arg(TokenizerTrainingArguments.steps, "optimizer steps of the tokenizer")
+    tokenizer_batch_size: int = arg(TokenizerTrainingArguments.batch_size, "batch per process of the tokenizer")
+    tokenizer_config: str | None = arg(None, "JSON of tokenizer config overrides, e.g. '{\"codebook_size\": 1024}'")
     prior_steps: int = arg(PriorTrainingArguments.steps, "optimizer steps of the prior")
+    prior_batch_size: int = arg(PriorTrainingArguments.batch_size, "batch per process of the prior")
     prior_preset: str = arg(PriorTrainingArguments.preset, "size of the prior")
     baseline_steps: int = arg(0, "also train the conditional-VAE baseline for this many steps (0: skip)")
     reader_steps: int = arg(0, "train a fresh clock reader for this many steps (0: use the shipped one)")
-    evaluate: bool = arg(True, "measure the pipeline with the clock reader at the end")
+    evaluate: bool = arg(True, "measure a clock pipeline with the clock reader at the end")
     mixed_precision: str = arg(TrainingArguments.mixed_precision, "auto, no, bf16 or fp16, for every stage")
     seed: int = arg(0, "seed of every stage")
+
+    def condition_names(self) -> list[str]:
+        if self.conditions:
+            return [c.strip() for c in self.conditions.split(",") if c.strip()]
+        return ["hour", "minute"] + ([] if self.data else list(STYLE_FIELDS))
+
+
+def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
+    """``--data`` checked and written to ``out`` with a validation split: every named column there,
+    complete and categorical, images of one size (or resized with --resize); nothing is written
+    when a check fails. A folder with only a train split gets a seeded 5% validation split."""
+    import datasets
+
+    from shared.data import load_images
+    from stage2_prior.data import infer_fields
+
+    ds = load_images(a.data, a.skip_bad_images)
+    train = ds["train"] if "train" in ds else ds[next(iter(ds))]
+    infer_fields(train, a.condition_names(), a.max_values)  # a missing, incomplete or too varied column
+    if a.resize:
+        size = (a.image_size, a.image_size)
+        resize = lambda rows: {"image": [im.convert("RGB").resize(size, Image.BICUBIC) for im in rows["image"]]}  # noqa: E731
+        ds = datasets.DatasetDict({k: v.map(resize, batched=True, batch_size=256) for k, v in ds.items()})
+    else:
+        check_one_size(ds, a.data)
+    if "validation" not in ds:
+        parts = train.train_test_split(test_size=max(1, len(train) // 20), seed=a.seed)
+        ds = datasets.DatasetDict({**ds, "train": parts["train"], "validation": parts["test"]})
+    save_atomic(ds, out)
+
+
+def check_one_size(ds, where) -> None:
+    """Refuse images of mixed sizes, naming one that differs, or a size the tokenizer cannot take."""
+    first = None
+    for name, split in ds.items():
+        for row in split.cast_column("image", datasets_image(decode=False)):
+            with Image.open(row["image"]["path"] or io.BytesIO(row["image"]["bytes"])) as im:
+                if first is None:
+                    first = (im.size, row["image"]["path"])
+                elif im.size != first[0]:
+                    raise ValueError(f"images of {where!r} are not all one size: {row['image']['path'] or name} is "
+                                     f"{im.size[0]}x{im.size[1]} but {first[1]} is {first[0][0]}x{first[0][1]}; "
+                                     "pass --resize to resize them all to --image-size")
+    if first and (first[0][0] != first[0][1] or first[0][0] % 16):
+        raise ValueError(f"images of {where!r} are {first[0][0]}x{first[0][1]}: the tokenizer takes square images "
+                         f"with a side divisible by 16; pass --resize to resize them to --image-size")
+
+
+def data_image_size(data_dir: Path) -> int:
+    """The side of the (square, one-size) images of a prepared dataset."""
+    import datasets
+
+    split = next(iter(datasets.load_from_disk(str(data_dir)).values()))
+    return split[0]["image"].size[0]
 
 
 def train_all(a: PipelineTrainingArguments) -> dict:
@@ -65,15 +143,21 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     common = dict(seed=a.seed, resume=True, mixed_precision=a.mixed_precision)
     out = Path(a.out)
     timings: dict = {}
-    data_dir = Path(a.data) if a.data else out / "data"
+    data_dir = out / "data"
     with _stage("1/8 data", data_dir.exists(), timings):
-        if not data_dir.exists():
-            save_atomic(build_clock_dataset(train=a.train_size, seed=a.seed, num_styles=a.styles), data_dir)
+        if a.data and not data_dir.exists():
+            prepare_data(a, data_dir)
+        elif not data_dir.exists():
+            save_atomic(build_clock_dataset(train=a.train_size, seed=a.seed, num_styles=a.styles, size=a.image_size),
+                        data_dir)
+    image_size = data_image_size(data_dir)
     tok_dir = out / "tokenizer" / "model"
     with _stage("2/8 tokenizer", tok_dir.exists(), timings):
         if not tok_dir.exists():
-            train_tokenizer(TokenizerTrainingArguments(data=str(data_dir), out=str(out / "tokenizer"),
-                                                       steps=a.tokenizer_steps, **common))
+            config = json.loads(a.tokenizer_config) if a.tokenizer_config else {}
+            train_tokenizer(TokenizerTrainingArguments(
+                data=str(data_dir), out=str(out / "tokenizer"), steps=a.tokenizer_steps,
+                batch_size=a.tokenizer_batch_size, config=json.dumps({"image_size": image_size, **config}), **common))
     tokenizer = load_tokenizer(tok_dir)
     tokens_dir = out / "tokens"
     with _stage("3/8 token export", (tokens_dir / "tokens.json").exists(), timings):
@@ -83,7 +167,9 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     with _stage("4/8 prior", prior_dir.exists(), timings):
         if not prior_dir.exists():
             train_prior(PriorTrainingArguments(tokens=str(tokens_dir), out=str(out / "prior"), preset=a.prior_preset,
-                                               steps=a.prior_steps, **common))
+                                               steps=a.prior_steps, batch_size=a.prior_batch_size,
+                                               conditions=",".join(a.condition_names()), max_values=a.max_values,
+                                               **common))
     pipe_dir = out / "pipeline"
     with _stage("5/8 pipeline folder", False, timings):
         ClockPipeline(tokenizer, load_prior(str(prior_dir))).save_pretrained(pipe_dir)
@@ -104,19 +190,28 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                 train_tokenizer(TokenizerTrainingArguments(data=str(data_dir), out=str(out / "cvae"), model="cvae",
                                                            steps=a.baseline_steps, **common))
     summary = {"pipeline": str(pipe_dir), "timings_s": timings}
-    if a.evaluate:
+    pipe = ClockPipeline.from_pretrained(pipe_dir)
+    if a.evaluate and {"hour", "minute"} <= set(pipe.fields):
         from pipelines.evaluate import evaluate
 
         with _stage("8/8 evaluation", False, timings):
             report = evaluate(pipe_dir, out / "eval", reader_dir, cvae_dir, data_dir)
             summary["evaluation"] = {r["generator"] + " " + r["setting"]: round(r["accuracy"], 4) for r in report["rows"]}
             summary["tokenizer"] = report["tokenizer"]
-    pipe = ClockPipeline.from_pretrained(pipe_dir)
-    write_grid(pipe, [(p, pipe.read_prompt(p).conditions) for p in DEMO_PROMPTS], 4, out / "clocks.png", seed=a.seed)
+    write_grid(pipe, demo_requests(pipe), 4, out / "clocks.png", seed=a.seed)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("\n=== summary ===\n" + json.dumps(summary, indent=2))
     print(f"grid of generated clocks: {(out / 'clocks.png').resolve()}")
     return summary
+
+
+def demo_requests(pipe) -> list[tuple[str, dict]]:
+    """What the closing grid shows: the demo prompts for a pipeline that tells the time, else one
+    row per value of its first field."""
+    if {"hour", "minute"} <= set(pipe.fields):
+        return [(p, pipe.read_prompt(p).conditions) for p in DEMO_PROMPTS]
+    name, values = next(iter(pipe.fields.items()))
+    return [(f"{name}={v}", {name: v}) for v in values[:12]]
 
 
 ARGUMENTS = (PipelineTrainingArguments,)

@@ -1,0 +1,74 @@
+"""``qvae train --data DIR --conditions ...``: a user's labelled folder in, a pipeline out; bad folders refused."""
+
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pipelines.cli import main
+from pipelines.pipeline import ClockPipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from clock_renderer_b import write_clock_folder  # noqa: E402
+
+TINY = json.dumps({"channels": [8, 16, 16], "decoder_channels": [8, 16, 16], "decoder_res_blocks": 1,
+                   "latent_dim": 8, "codebook_size": 32})
+FAST = ["--tokenizer-steps", "2", "--tokenizer-batch-size", "8", "--tokenizer-config", TINY, "--prior-steps", "2",
+        "--prior-batch-size", "8", "--prior-preset", "tiny", "--no-evaluate", "--mixed-precision", "no"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_clock_folder(tmp_path_factory.mktemp("user") / "clocks", 48, 12, 12, size=32, seed=0)
+
+
+def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out),
+                 *FAST]) == 0
+    pipe = ClockPipeline.from_pretrained(out / "pipeline")
+    assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32
+    assert pipe.read_prompt("quarter past three").conditions == {"hour": 3, "minute": 15}
+    assert len(pipe("ten to six", 2, seed=0)) == 2 and (out / "clocks.png").is_file()
+
+
+def _flat_folder(tmp_path, rows, sizes=None):
+    root = tmp_path / "flat"
+    root.mkdir()
+    for i, _ in enumerate(rows):
+        Image.new("RGB", (sizes[i] if sizes else 32,) * 2, (i * 20 % 255, 0, 0)).save(root / f"{i}.png")
+    with open(root / "metadata.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file_name", *rows[0]])
+        for i, row in enumerate(rows):
+            w.writerow([f"{i}.png", *row.values()])
+    return root
+
+
+@pytest.mark.parametrize(("rows", "sizes", "extra", "message"), [
+    ([{"label": "a"}] * 10, None, ["--conditions", "colour"], "no column 'colour' to condition on; the columns are: label"),
+    ([{"label": "a"}] * 9 + [{"label": ""}], None, ["--conditions", "label"], "column 'label' has missing values"),
+    ([{"label": str(i)} for i in range(10)], None, ["--conditions", "label", "--max-values", "5"],
+     "10 distinct values, more than the 5 .*--max-values"),
+    ([{"label": "a"}] * 10, [32] * 9 + [48], ["--conditions", "label"], "not all one size: .*9.png is 48x48.*--resize"),
+])
+def test_bad_folders_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, rows, sizes, extra, message):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(_flat_folder(tmp_path, rows, sizes)), "--out", str(out), *extra, *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert re.search(message, err[0]), err[0]
+    assert not (out / "data").exists() and not (out / "tokenizer").exists()
+
+
+def test_mixed_sizes_train_with_resize(tmp_path):
+    root = _flat_folder(tmp_path, [{"label": "ab"[i % 2]} for i in range(40)], [32] * 20 + [48] * 20)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--conditions", "label", "--resize", "--image-size", "32", "--out",
+                 str(out), *FAST]) == 0
+    pipe = ClockPipeline.from_pretrained(out / "pipeline")
+    assert pipe.fields == {"label": ("a", "b")} and len(pipe.generate({"label": "b"}, 2, seed=0)) == 2
