@@ -20,7 +20,8 @@ import time
 import datasets
 import torch
 
-from pipelines.tokenize import export_tokens, load_tokenizer
+from pipelines.token_export import export_tokens
+from stage1_vqvae import load_tokenizer
 from shared.clocks import render_clock
 from shared.data import FEATURES
 

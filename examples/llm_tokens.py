@@ -33,7 +33,8 @@ from transformers import GPT2Config, GPT2LMHeadModel, LogitsProcessor, LogitsPro
 
 from pipelines.llm_tokens import (EOI, ImageTokenMap, extend_tokenizer, grid_token, ids_to_text,
                                   resize_embeddings, text_to_ids, train_text_tokenizer)
-from pipelines.tokenize import export_tokens, load_tokens
+from pipelines.token_export import export_tokens
+from shared.tokens import read_tokens as load_tokens
 from shared.data import build_clock_dataset, load_images
 from shared.images import make_grid, to_pil
 from shared.time_prompts import parse_time

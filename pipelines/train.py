@@ -134,7 +134,7 @@ def data_image_size(data_dir: Path) -> int:
 def train_all(a: PipelineTrainingArguments) -> dict:
     from pipelines.generate import write_grid
     from pipelines.pipeline import ClockPipeline
-    from pipelines.tokenize import export_tokens
+    from pipelines.token_export import export_tokens
     from shared.data import build_clock_dataset
     from stage1_vqvae import load_tokenizer
     from stage1_vqvae.train import train_tokenizer

@@ -30,7 +30,7 @@ class TokenizerConfigBase(PretrainedConfig):
                  num_res_blocks: int = 1, decoder_res_blocks: int | None = 2, attention: bool = False,
                  latent_dim: int = 64, recon_loss: str = "mse", edge_weight: float = 0.0, **kwargs):
         if downsample not in (2, 4, 8, 16):
-            raise ValueError(f"downsample must be 4 or 8 (a power of two), got {downsample}")
+            raise ValueError(f"downsample must be 2, 4, 8 or 16, got {downsample}")
         if recon_loss not in ("mse", "l1"):
             raise ValueError(f"recon_loss must be 'mse' or 'l1', got {recon_loss!r}")
         self.image_size, self.in_channels, self.downsample = image_size, in_channels, downsample

@@ -36,8 +36,9 @@ class TokenizerTrainingArguments(TrainingArguments):
     lr: float = arg(2e-3, "peak learning rate")
     save_every: int = arg(1000, "optimizer steps between checkpoints")
     max_train: int | None = arg(None, "use only the first N training images")
+    skip_bad_images: bool = arg(False, "skip and count image files that cannot be used instead of stopping")
     codebook_size: int | None = arg(None, "K, the codebook size (vqvae)")
-    downsample: int | None = arg(None, "the grid is the image size / this factor: 2, 4, 8 or 16")
+    downsample: Literal[2, 4, 8, 16] | None = arg(None, "the grid is the image size / this factor")
     quantizer: Literal["ema", "learned", "fsq"] | None = arg(None, "the vqvae's quantizer")
     beta: float | None = arg(None, "KL weight of the (c)vae (4 = beta-VAE)")
     config: str | None = arg(None, "JSON of further config overrides, e.g. '{\"code_dim\": 16}'")
@@ -78,9 +79,9 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1.0
 
 
-def load_splits(data: str | Path, size: int, max_train: int | None = None):
+def load_splits(data: str | Path, size: int, max_train: int | None = None, skip_bad_images: bool = False):
     """(train, validation) ``ImageTensors``; a folder without a validation split gets 5% held out."""
-    ds = load_images(data)
+    ds = load_images(data, skip_bad_images)
     train = ds["train"] if "train" in ds else ds[next(iter(ds))]
     val_name = next((n for n in ("validation", "test") if n in ds), None)
     if val_name is None:
@@ -152,7 +153,7 @@ def train_tokenizer(args: TokenizerTrainingArguments):
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"no dataset folder at {args.data!r} (build one with: qvae data --out {args.data})")
     config = MODELS[args.model][0](**args.model_config())
-    train, val = load_splits(args.data, config.image_size, args.max_train)
+    train, val = load_splits(args.data, config.image_size, args.max_train, args.skip_bad_images)
     if args.model == "cvae" and not train.has_time:
         raise ValueError(f"--model cvae needs hour and minute columns; {args.data!r} has none")
 

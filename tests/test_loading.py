@@ -18,7 +18,7 @@ from pipelines import ClockPipeline
 from pipelines.cli import main
 from pipelines.pipeline import DEFAULT_PIPELINE
 from pipelines.reader import ClockReader, ClockReaderConfig, load_reader
-from pipelines.tokenize import load_tokens
+from shared.tokens import read_tokens
 from shared.clocks import render_clock
 from shared.images import to_tensor
 from shared.loading import load_pretrained
@@ -239,7 +239,7 @@ def test_the_shipped_tokenizer_through_qvae_tokenize_gives_the_pipelines_ids(tmp
     out = tmp_path / "tokens"
     assert main(["tokenize", "--model", str(shipped), "--data", str(tmp_path / "clocks"), "--out", str(out),
                  "--batch-size", str(batch), "--device", "cpu", "--no-progress"]) == 0
-    exported, meta = load_tokens(out)
+    exported, meta = read_tokens(out)
     ids = torch.tensor(exported["test"]["ids"]).reshape(n, *meta["grid_shape"])
 
     pipe = ClockPipeline.from_pretrained()

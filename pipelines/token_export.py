@@ -8,12 +8,8 @@ Output (the contract with stage 2 and with LLM training code):
   (``Sequence(Value("int16"))``: the ``h x w`` grid flattened row-major) and every
   metadata column of the input kept (hour, minute, style, label, ...); the image column
   is dropped;
-- ``arrow``: ``OUT`` is a ``datasets.DatasetDict`` saved with ``save_to_disk``;
-  ``parquet`` / ``jsonl``: ``OUT/<split>/shard-00000-of-00004.<ext>`` files;
-- ``OUT/tokens.json`` in every format: ``{"codebook_size": K, "grid_shape": [h, w],
-  "image_size": ..., "format": ..., "features": ..., "splits": ...}``.
-
-``load_tokens(OUT)`` reads any of the three formats back to the same ids and dtypes.
+- the folder is the one token format of ``shared.tokens`` (arrow, parquet or jsonl, with
+  ``tokens.json``), which ``shared.tokens.read_tokens`` and ``qvae train-prior`` read back.
 
 Resumable: each split is encoded in shards; every finished shard is saved atomically to
 ``.<OUT name>.partial/`` beside ``OUT`` and skipped on a rerun with the same tokenizer; the
@@ -32,17 +28,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import datasets
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
 from shared.data import load_images
-from shared.files import atomic_dir, save_atomic
+from shared.files import save_atomic
 from shared.images import to_tensor
+from shared.tokens import FORMATS, META_FILE, ids_feature, write_tokens
 
-FORMATS = ("arrow", "parquet", "jsonl")
-META_FILE = "tokens.json"
 JOB_FILE = "job.json"
 DEFAULT_SHARD_ROWS = 10_000
 IMAGE_COLUMN = "image"
@@ -100,7 +93,7 @@ def _shard_counts(ds: datasets.DatasetDict, num_shards: int | None) -> dict[str,
 
 def _output_features(split: datasets.Dataset) -> datasets.Features:
     feats = {k: v for k, v in split.features.items() if k != IMAGE_COLUMN}
-    return datasets.Features({"ids": datasets.Sequence(datasets.Value("int16")), **feats})
+    return datasets.Features({"ids": ids_feature(), **feats})
 
 
 class _Encoder:
@@ -164,20 +157,6 @@ def _check_job(partial: Path, job: dict) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(job, indent=1))
         tmp.rename(path)
-
-
-def _write_format(split: datasets.Dataset, shards: list[Path], folder: Path, fmt: str, name: str) -> list[str]:
-    files = []
-    for i, shard_dir in enumerate(shards):
-        shard = datasets.load_from_disk(str(shard_dir))
-        rel = f"{name}/shard-{i:05d}-of-{len(shards):05d}.{fmt}"
-        (folder / name).mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            shard.to_parquet(str(folder / rel))
-        else:
-            shard.to_json(str(folder / rel), lines=True)
-        files.append(rel)
-    return files
 
 
 def export_tokens(model, data, out: str | Path, format: str = "arrow", batch_size: int = 256,
@@ -260,69 +239,19 @@ def _export(model, ds, out, partial, info, counts, format, batch_size, on_size_m
         return metrics
 
     meta = {"codebook_size": info["codebook_size"], "grid_shape": info["grid_shape"],
-            "image_size": info["image_size"], "downsample": info["downsample"], "format": format,
-            "dtype": "int16", "layout": "row-major", "tokenizer": tokenizer_path or getattr(model, "name_or_path", None),
-            "tokenizer_sha256": info["weights_sha256"], "features": None, "splits": {}}
-    with atomic_dir(out) as tmp:
-        splits = {}
-        for name, split in ds.items():
-            shards = [partial / name / f"{i:05d}-of-{counts[name]:05d}" for i in range(counts[name])]
-            features = _output_features(split)
-            meta["features"] = features.to_dict()
-            if format == "arrow":
-                parts = [datasets.load_from_disk(str(p)) for p in shards]
-                splits[name] = (datasets.concatenate_datasets(parts) if parts else
-                                datasets.Dataset.from_dict({k: [] for k in features}, features=features))
-                meta["splits"][name] = {"num_rows": len(splits[name])}
-            else:
-                files = _write_format(split, shards, tmp, format, name)
-                meta["splits"][name] = {"num_rows": len(split), "files": files,
-                                        "features": features.to_dict()}
-        if format == "arrow":
-            datasets.DatasetDict(splits).save_to_disk(str(tmp))
-            for name, split in splits.items():
-                meta["splits"][name]["features"] = split.features.to_dict()
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+            "image_size": info["image_size"], "downsample": info["downsample"],
+            "tokenizer": tokenizer_path or getattr(model, "name_or_path", None),
+            "tokenizer_sha256": info["weights_sha256"]}
+    shards = {name: [datasets.load_from_disk(str(partial / name / f"{i:05d}-of-{counts[name]:05d}"))
+                     for i in range(counts[name])] for name in ds}
+    write_tokens({name: parts or [_empty(ds[name])] for name, parts in shards.items()}, out, meta, format)
     shutil.rmtree(partial, ignore_errors=True)
     return metrics
 
 
-def load_tokens(path: str | Path) -> tuple[datasets.DatasetDict, dict]:
-    """An export folder (arrow, parquet or jsonl) -> ``(DatasetDict, tokens.json metadata)``."""
-    path = Path(path)
-    meta_path = path / META_FILE
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"no token export at {str(path)!r} (no {META_FILE})")
-    meta = json.loads(meta_path.read_text())
-    with _quiet_datasets():
-        return _load(path, meta), meta
-
-
-def _load(path: Path, meta: dict) -> datasets.DatasetDict:
-    fmt = meta.get("format", "arrow")
-    if fmt == "arrow":
-        ds = datasets.load_from_disk(str(path))
-        if isinstance(ds, datasets.Dataset):
-            ds = datasets.DatasetDict({"train": ds})
-        return ds
-    if fmt not in FORMATS:
-        raise ValueError(f"{str(path / META_FILE)!r} names an unknown format {fmt!r}")
-    splits = {}
-    for name, info in meta["splits"].items():
-        features = datasets.Features.from_dict(info["features"])
-        tables = []
-        for rel in info["files"]:
-            file = path / rel
-            if fmt == "parquet":
-                table = pq.read_table(str(file))
-            elif file.stat().st_size == 0:
-                continue
-            else:
-                table = pa_json.read_json(str(file))
-            tables.append(datasets.Dataset(table).cast(features))
-        splits[name] = (datasets.concatenate_datasets(tables) if tables else
-                        datasets.Dataset.from_dict({k: [] for k in features}, features=features))
-    return datasets.DatasetDict(splits)
+def _empty(split: datasets.Dataset) -> datasets.Dataset:
+    features = _output_features(split)
+    return datasets.Dataset.from_dict({k: [] for k in features}, features=features)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -340,13 +269,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-shards", type=int, default=None,
                         help=f"shards per split (default: one per {DEFAULT_SHARD_ROWS} images); finished shards are reused")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    parser.add_argument("--skip-bad-images", action="store_true",
+                        help="skip and count image files that cannot be used instead of stopping at the first")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_tokenizer(args.model, device=device)
-    data = load_images(args.data)
+    data = load_images(args.data, skip_bad_images=args.skip_bad_images)
     export_tokens(model, data, args.out, format=args.format, batch_size=args.batch_size,
                   on_size_mismatch=args.on_size_mismatch, num_shards=args.num_shards, progress=not args.no_progress)
     meta = json.loads((Path(args.out) / META_FILE).read_text())

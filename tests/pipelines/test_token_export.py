@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from pipelines import cli
-from pipelines.tokenize import export_tokens, load_tokens
+from pipelines.token_export import export_tokens
+from shared.tokens import read_tokens
 from shared.clocks import render_clock
 from shared.data import FEATURES
 from shared.images import to_tensor
@@ -54,7 +55,7 @@ def test_every_format_reads_back_the_same_ids(vq, data, tmp_path):
         out = tmp_path / fmt
         metrics = export_tokens(model, data, out, format=fmt, batch_size=8, num_shards=3, progress=False)
         assert metrics["complete"] and metrics["images"] == 30
-        ds, meta = load_tokens(out)
+        ds, meta = read_tokens(out)
         assert meta["codebook_size"] == 64 and meta["grid_shape"] == [4, 4] and meta["format"] == fmt
         assert json.loads((out / "tokens.json").read_text())["grid_shape"] == [4, 4]
         for name, split in data.items():
@@ -79,8 +80,8 @@ def test_resumed_export_equals_uninterrupted(vq, data, tmp_path):
     second = export_tokens(model, data, tmp_path / "resumed", num_shards=3, progress=False)
     assert second["complete"] and second["shards_skipped"] == 1 and second["shards_done"] == 5
     assert not (tmp_path / ".resumed.partial").exists()
-    a, meta_a = load_tokens(tmp_path / "whole")
-    b, meta_b = load_tokens(tmp_path / "resumed")
+    a, meta_a = read_tokens(tmp_path / "whole")
+    b, meta_b = read_tokens(tmp_path / "resumed")
     for name in data:
         assert a[name][:] == b[name][:]
     assert meta_a == meta_b
@@ -93,13 +94,13 @@ def test_wrong_size_is_rejected_or_resized_and_non_rgb_converted(vq, tmp_path):
     with pytest.raises(ValueError, match="48x48.*expects 32x32"):
         export_tokens(model, mixed, tmp_path / "rejected", on_size_mismatch="reject", progress=False)
     export_tokens(model, mixed, tmp_path / "resized", on_size_mismatch="resize", progress=False)
-    ds, _ = load_tokens(tmp_path / "resized")
+    ds, _ = read_tokens(tmp_path / "resized")
     assert ds["train"]["ids"] == direct_ids(model, mixed)
 
     gray = [render_clock(3, 15, size=SIZE, seed=1).convert("L"), render_clock(4, 0, size=SIZE, seed=2).convert("P")]
     split = datasets.Dataset.from_dict({"image": gray}, features=datasets.Features({"image": datasets.Image()}))
     export_tokens(model, split, tmp_path / "gray", on_size_mismatch="reject", progress=False)
-    ds, _ = load_tokens(tmp_path / "gray")
+    ds, _ = read_tokens(tmp_path / "gray")
     assert ds["train"]["ids"] == direct_ids(model, split)
     with pytest.raises(ValueError, match="format"):
         export_tokens(model, split, tmp_path / "x", format="csv", progress=False)
@@ -114,7 +115,7 @@ def test_cli_on_an_image_folder(vq, tmp_path, capsys):
     out = tmp_path / "tokens"
     assert cli.main(["tokenize", "--model", str(path), "--data", str(folder), "--out", str(out),
                      "--format", "parquet", "--batch-size", "2", "--no-progress"]) == 0
-    ds, meta = load_tokens(out)
+    ds, meta = read_tokens(out)
     assert len(ds["train"]) == 5 and meta["grid_shape"] == [4, 4]
     assert cli.main(["tokenize", "--model", str(path), "--data", str(folder), "--out", str(tmp_path / "r"),
                      "--reject", "--no-progress"]) == 2
