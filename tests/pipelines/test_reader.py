@@ -1,0 +1,199 @@
+"""The clock reader: training through the one loop, the style-field heads, field_accuracy, saving."""
+
+import json
+
+import pytest
+import torch
+
+from pipelines.reader import (
+    ClockReader,
+    ClockReaderConfig,
+    ReaderTrainingArguments,
+    RenderedClocks,
+    augment,
+    circular_error,
+    clock_sample,
+    field_accuracy,
+    load_reader,
+    train_reader,
+)
+from shared.clocks import HELD_OUT_STYLE, STYLE_FIELDS, is_held_out, random_style, render_clock
+from shared.images import to_tensor
+
+
+def tiny_reader(fields=STYLE_FIELDS, seed=0):
+    torch.manual_seed(seed)
+    return ClockReader(ClockReaderConfig(image_size=32, width=4, fields=fields)).eval()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reader")
+    args = ReaderTrainingArguments(out=str(out), steps=200, batch_size=32, lr=3e-3, warmup_steps=10, width=8,
+                                   image_size=32, val_size=160, eval_every=100, progress=False, seed=0)
+    model, metrics = train_reader(args)  # ~6 s
+    return out, model, metrics
+
+
+def test_rendered_clocks_are_a_function_of_stream_and_index():
+    a, b = RenderedClocks(50, "s"), RenderedClocks(50, "s")
+    assert torch.equal(a[7]["images"], b[7]["images"]) and a[7]["hour"] == b[7]["hour"]
+    assert not torch.equal(a[7]["images"], RenderedClocks(50, "t")[7]["images"])
+    row = a[3]
+    assert row["images"].dtype == torch.uint8 and row["images"].shape == (3, 64, 64)
+    assert row["fields"].shape == (len(STYLE_FIELDS),)
+    with pytest.raises(IndexError):
+        a[50]
+
+
+def test_training_clocks_avoid_the_held_out_region_and_the_held_out_stream_is_in_it():
+    labels = [clock_sample("s", i, 16)[3] for i in range(400)]
+    assert not any(is_held_out(lab) for lab in labels)
+    # the region is ~1% of random styles: 400 draws without any is what the redraw buys
+    assert sum(is_held_out(random_style(i)) for i in range(400)) >= 1
+    held = [clock_sample("h", i, 16, **HELD_OUT_STYLE)[3] for i in range(5)]
+    assert all(is_held_out(lab) for lab in held)
+
+
+def test_augment_is_seeded_by_the_generator():
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    a = augment(x, torch.Generator().manual_seed(1))
+    assert torch.equal(a, augment(x, torch.Generator().manual_seed(1)))
+    assert not torch.equal(a, augment(x, torch.Generator().manual_seed(2)))
+    assert a.min() >= -1 and a.max() <= 1 and not torch.equal(a, x)
+
+
+def test_arguments_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="multiple of 16"):
+        ReaderTrainingArguments(out=str(tmp_path), image_size=40)
+    with pytest.raises(ValueError, match="val-size"):
+        ReaderTrainingArguments(out=str(tmp_path), val_size=0)
+
+
+def test_reader_trains_through_fit_and_learns(trained):
+    out, model, metrics = trained
+    assert (out / "model" / "model.safetensors").exists()
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 200
+    val = RenderedClocks(160, "qvae-reader-validation", 32).batch()
+    torch.manual_seed(0)
+    untrained = ClockReader(ClockReaderConfig(image_size=32, width=8, fields=STYLE_FIELDS)).eval()
+    order = list(STYLE_FIELDS)
+
+    def losses(reader):
+        with torch.no_grad():
+            hl, ml, fl = reader(val["images"], fields=True)
+        fields = torch.stack([torch.nn.functional.cross_entropy(v, val["fields"][:, order.index(k)])
+                              for k, v in fl.items()]).mean()
+        time = (torch.nn.functional.cross_entropy(hl, val["hour"]) + torch.nn.functional.cross_entropy(ml, val["minute"]))
+        return time.item(), fields.item()
+
+    time_before, fields_before = losses(untrained)
+    time_after, fields_after = losses(model)
+    assert time_after < 0.8 * time_before and fields_after < fields_before
+    # chance is 7 readings of 720 within 3 minutes (~1%); 200 tiny steps read several times that
+    assert metrics["time_accuracy"] > 0.05, metrics
+    assert set(metrics) >= {f"field/{name}" for name in STYLE_FIELDS} | {"time_accuracy_held_out_style"}
+
+
+def test_training_is_reproducible_from_the_seed(tmp_path):
+    def run(name, seed):
+        return train_reader(ReaderTrainingArguments(out=str(tmp_path / name), steps=8, batch_size=16, width=4,
+                                                    image_size=32, val_size=16, progress=False, seed=seed))[0]
+
+    model, again, other = run("a", 0), run("b", 0), run("c", 1)
+    assert not torch.equal(model.hour_head.weight, other.hour_head.weight)
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_read_fields_returns_only_declared_words():
+    images = torch.rand(5, 3, 32, 32) * 2 - 1
+    reader = tiny_reader()
+    read = reader.read_fields(images)
+    assert len(read) == 5
+    for row in read:
+        assert list(row) == list(STYLE_FIELDS) and all(row[k] in STYLE_FIELDS[k] for k in row)
+    few = tiny_reader({"rim": ["none", "thin", "thick"], "shape": ["round", "square"]})
+    assert all(set(row) == {"rim", "shape"} and row["shape"] in ("round", "square") for row in few.read_fields(images))
+    assert tiny_reader(None).read_fields(images) == [{}] * 5  # a time-only reader reads no field
+    hours, minutes = reader.read(images)  # the time is read as before
+    assert hours.shape == (5,) and minutes.max() < 60
+
+
+class FixedReader:
+    """A stand-in whose field readings are known: field_accuracy's arithmetic, exactly."""
+
+    def __init__(self):
+        self.fields = {"shape": ["round", "square"], "rim": ["none", "thin", "thick"]}
+
+    def read_field_ids(self, images):
+        return {"shape": torch.tensor([0, 1, 1, 0]), "rim": torch.tensor([2, 2, 0, 1])}
+
+
+def test_field_accuracy_counts_only_the_asked_fields():
+    conditions = [{"shape": "round", "hour": 3, "minute": 15}, {"shape": "round", "rim": "thick"},
+                  {"shape": "square"}, {"rim": None}]
+    result = field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), conditions)
+    assert result == {"shape": pytest.approx(2 / 3), "rim": 1.0}
+    assert field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), [{"hour": 1}] * 4) == {}
+    with pytest.raises(ValueError, match="does not read 'face_color'.*shape, rim"):
+        field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), [{"face_color": "red"}] * 4)
+    with pytest.raises(ValueError, match="unknown rim 'wide'.*none, thin, thick"):
+        field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), [{"rim": "wide"}] * 4)
+    with pytest.raises(ValueError, match="4 images but 3 conditions"):
+        field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), conditions[:3])
+
+
+def test_shipped_reader_reads_asked_fields_on_rendered_clocks():
+    reader = load_reader()
+    assert list(reader.fields) == list(STYLE_FIELDS)
+    asked = [{"face_color": "red", "shape": "square", "numerals": "roman"},
+             {"face_color": "blue", "rim": "thick", "background_style": "stripes"},
+             {"hand_color": "white", "ticks": "dots", "second_hand": "yes"},
+             {"shape": "hexagon", "background_color": "yellow", "numerals": "none"}]
+    conditions, images = [], []
+    for i in range(48):
+        fixed = asked[i % len(asked)]
+        style = random_style(1000 + i, **fixed)
+        images.append(render_clock(i % 12, (7 * i) % 60, style=style, seed=i))
+        conditions.append({**fixed, "hour": i % 12})
+    images = to_tensor(images)
+    honoured = field_accuracy(reader, images, conditions)
+    assert set(honoured) == {k for c in asked for k in c}
+    assert all(v >= 0.9 for v in honoured.values()), honoured
+    # the same clocks asked for other values: the reader says they are not honoured
+    wrong = [{k: next(v for v in STYLE_FIELDS[k] if v != c[k]) for k in c if k != "hour"} for c in conditions]
+    assert all(v <= 0.1 for v in field_accuracy(reader, images, wrong).values())
+    # and every field of the drawn style, read back
+    labels = [random_style(1000 + i, **asked[i % len(asked)]).labels for i in range(48)]
+    every = field_accuracy(reader, images, labels)
+    assert set(every) == set(STYLE_FIELDS) and sum(every.values()) / len(every) >= 0.9, every
+
+
+def test_shipped_reader_reads_the_held_out_style_and_every_hour():
+    reader = load_reader()
+    times = [(h, (11 * h + 7) % 60) for h in range(12)]
+    images = to_tensor([render_clock(h, m, style=random_style(50 + h, **HELD_OUT_STYLE), seed=h) for h, m in times])
+    hours, minutes = reader.read(images)
+    assert (circular_error(hours, minutes, [h for h, _ in times], [m for _, m in times]) <= 3).sum() >= 11
+    assert all(row["shape"] == "octagon" for row in reader.read_fields(images))
+
+
+def test_saved_reader_round_trips_with_its_fields(tmp_path):
+    reader = tiny_reader({"shape": list(STYLE_FIELDS["shape"]), "numerals": list(STYLE_FIELDS["numerals"])})
+    reader.save_pretrained(tmp_path / "r")
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["fields"] == [["shape", list(STYLE_FIELDS["shape"])], ["numerals", list(STYLE_FIELDS["numerals"])]]
+    loaded = load_reader(tmp_path / "r")
+    assert list(loaded.fields) == ["shape", "numerals"] and loaded.fields["numerals"] == ["arabic", "roman", "none"]
+    images = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        a, b = reader(images, fields=True), loaded(images, fields=True)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[2]["shape"], b[2]["shape"])
+    reader.to(torch.float16).save_pretrained(tmp_path / "half")
+    half = load_reader(tmp_path / "half")
+    with torch.no_grad():
+        assert half.dtype == torch.float32 and torch.allclose(half(images)[1], b[1], atol=1e-2)
+    # a time-only reader folder (no fields in its config) still loads, with no field heads
+    tiny_reader(None).save_pretrained(tmp_path / "time_only")
+    assert load_reader(tmp_path / "time_only").fields == {}
