@@ -1,7 +1,9 @@
 """``qvae evaluate``: how often generated clocks show the asked time, read by the clock reader.
 
 Measures, for a pipeline folder: accuracy over all 720 times at several guidance scales
-(per hour and mean error too), diversity among samples of one prompt, the tokenizer's
+(per hour and mean error too), diversity among samples of one prompt (distinct grids, and
+distinct face colours as the reader reads them), with a style field asked beside the time
+how often the time is still right and each asked field honoured, the tokenizer's
 PSNR and codebook usage on real test clocks, the prior's bits per token, and, side by
 side, the conditional-VAE baseline measured the same way. Writes ``report.json``,
 ``report.md`` and image grids.
@@ -18,7 +20,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pipelines.reader import DEFAULT_READER, TOLERANCE, ClockReader, circular_error, load_reader, reader_accuracy
+from pipelines.reader import (DEFAULT_READER, TOLERANCE, ClockReader, circular_error, field_accuracy, load_reader,
+                              reader_accuracy)
 from shared.images import make_grid, psnr, to_pil, to_tensor
 
 ALL_TIMES = [(h, m) for h in range(12) for m in range(60)]
@@ -86,17 +89,22 @@ def _markdown(report: dict) -> str:
     lines = ["# qvae evaluation", "", f"Model: `{report['model']}`  ", f"Clock reader: `{report['reader']}` "
              f"(reads {report['reader_accuracy_on_real_clocks']:.1%} of real test clocks within {TOLERANCE} min)", "",
              f"| generator | setting | time accuracy ({report['rows'][0]['n'] if report['rows'] else 0} prompts, one per time) "
-             "| mean error (min) | pixel diversity | distinct grids |",
-             "|---|---|---|---|---|---|"]
+             "| mean error (min) | pixel diversity | distinct grids | face colours in 8 |",
+             "|---|---|---|---|---|---|---|"]
     for row in report["rows"]:
         div = row.get("diversity", {})
         lines.append(f"| {row['generator']} | {row['setting']} | {row['accuracy']:.1%} | {row['mean_error_minutes']:.1f} | "
                      f"{div.get('mean_pairwise_pixel_distance', float('nan')):.3f} | "
-                     f"{div.get('distinct_grids', float('nan')):.2f} |")
+                     f"{div.get('distinct_grids', float('nan')):.2f} | {div.get('face_colors', float('nan')):.1f} |")
     for key in ("tokenizer", "prior"):
         if key in report:
             lines += ["", f"**{key}**: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                                                      for k, v in report[key].items())]
+    if "styles_asked" in report:
+        st = report["styles_asked"]
+        lines += ["", f"**A style asked beside the time** ({st['n']} prompts, one field each, default sampling): "
+                  f"time read right {st['time_accuracy']:.1%}; each asked field honoured (read back by the reader): "
+                  + ", ".join(f"{k} {v:.1%}" for k, v in st["honoured"].items())]
     best = max((r for r in report["rows"] if r["generator"] == "qvae"), key=lambda r: r["accuracy"], default=None)
     if best:
         lines += ["", f"Per hour (qvae, {best['setting']}): " + ", ".join(f"{h}: {a:.0%}" for h, a in best["per_hour"].items())]
@@ -146,10 +154,44 @@ def qvae_row(pipe, reader: ClockReader, out: Path, guidance: float, times, seed:
                             guidance_scale=guidance, **sampling)
     samples = pipe.decode(ids)
     row["diversity"] = diversity(samples, n_diversity, ids)
+    if "face_color" in reader.fields:
+        row["diversity"]["face_colors"] = face_colors(reader, samples.float().cpu(), n_diversity)
     _time_grid(images, times).save(out / f"qvae_guidance_{guidance:g}.png")
     make_grid(to_pil(samples), [f"{h or 12}:{m:02d}" for h, m in DIVERSITY_TIMES for _ in range(n_diversity)],
               ncols=n_diversity).save(out / f"qvae_diversity_guidance_{guidance:g}.png")
     return row
+
+
+def style_fields(pipe, reader: ClockReader) -> list[str]:
+    """The pipeline's condition fields that the reader can read (beyond the time)."""
+    return [f for f in pipe.fields if f in reader.fields and f not in ("hour", "minute")]
+
+
+def styled_rows(pipe, reader: ClockReader, out: Path, seed: int, n: int = 720, batch: int = 240, **sampling) -> dict:
+    """With a style asked beside the time: how often the time is still read right, and how often each
+    asked field is honoured (its value read back by the reader). ``n`` prompts, each a random time
+    and one field at a random value, the fields taking turns."""
+    import random
+
+    fields = style_fields(pipe, reader)
+    if not fields:
+        return {}
+    rng = random.Random(seed)
+    conditions = [{"hour": h, "minute": m, fields[i % len(fields)]: rng.choice(pipe.fields[fields[i % len(fields)]])}
+                  for i, (h, m) in enumerate(rng.choices(ALL_TIMES, k=n))]
+    images = torch.cat([pipe.draw(conditions[i:i + batch], seed=seed + i, **sampling).float().cpu()
+                        for i in tqdm(range(0, n, batch), desc="qvae, styles asked", leave=False)])
+    time_row = reader_accuracy(reader, images, [c["hour"] for c in conditions], [c["minute"] for c in conditions])
+    captions = [", ".join(f"{v}" for k, v in c.items() if k not in ("hour", "minute")) for c in conditions[:60]]
+    make_grid(to_pil(images[:60]), captions, ncols=10).save(out / "qvae_styles_asked.png")
+    return {"n": n, "time_accuracy": time_row["accuracy"], "honoured": field_accuracy(reader, images, conditions)}
+
+
+def face_colors(reader: ClockReader, images: torch.Tensor, n_per: int) -> float:
+    """Mean number of distinct face colours (as the reader reads them) among ``n_per`` samples of a prompt."""
+    words = [r.get("face_color") for r in reader.read_fields(images)]
+    groups = [set(words[i:i + n_per]) for i in range(0, len(words), n_per)]
+    return sum(len(g) for g in groups) / len(groups)
 
 
 @torch.inference_mode()
@@ -170,7 +212,7 @@ def cvae_row(cvae_path, reader: ClockReader, out: Path, times, seed: int, n_dive
     return row
 
 
-def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_path=None, data=None,
+def evaluate_pipeline(model: str | Path | None, out: str | Path, reader_path=None, cvae_path=None, data=None,
              guidance_scales=(1.0, 2.0, 3.0), n_diversity: int = 8, seed: int = 0, times=ALL_TIMES,
              verifier_path=None, **sampling) -> dict:
     """Measure a pipeline folder (and optionally a conditional VAE) and write the report files.
@@ -193,6 +235,9 @@ def evaluate(model: str | Path | None, out: str | Path, reader_path=None, cvae_p
                       for g in guidance_scales]
     if cvae_path:
         report["rows"].append(cvae_row(cvae_path, reader, out, times, seed, n_diversity))
+    styled = styled_rows(pipe, reader, out, seed, n=len(times), **sampling)
+    if styled:
+        report["styles_asked"] = styled
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(_markdown(report))
     return report
@@ -223,7 +268,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--times must divide 720 (e.g. 720, 240, 144, 72), got {args.times}")
     sampling = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("min_p", args.min_p))
                 if v is not None}
-    report = evaluate(args.model, args.out, args.reader, args.cvae, args.data, scales, seed=args.seed,
+    report = evaluate_pipeline(args.model, args.out, args.reader, args.cvae, args.data, scales, seed=args.seed,
                       times=ALL_TIMES[::720 // args.times], verifier_path=args.verifier, **sampling)
     print(_markdown(report))
     print(f"report written to {Path(args.out).resolve()}/report.md")

@@ -176,12 +176,12 @@ def train_all(a: PipelineTrainingArguments) -> dict:
         print(f"pipeline written to {pipe_dir}")
     reader_dir = None
     if a.reader_steps:
-        from pipelines.reader import train_reader
+        from pipelines.reader import ReaderTrainingArguments, train_reader
 
-        reader_dir = out / "reader"
+        reader_dir = out / "reader" / "model"
         with _stage("6/8 clock reader", reader_dir.exists(), timings):
             if not reader_dir.exists():
-                save_atomic(train_reader(steps=a.reader_steps, seed=a.seed), reader_dir)
+                train_reader(ReaderTrainingArguments(out=str(out / "reader"), steps=a.reader_steps, **common))
     cvae_dir = None
     if a.baseline_steps:
         cvae_dir = out / "cvae" / "model"
@@ -192,10 +192,10 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     summary = {"pipeline": str(pipe_dir), "timings_s": timings}
     pipe = ClockPipeline.from_pretrained(pipe_dir)
     if a.evaluate and {"hour", "minute"} <= set(pipe.fields):
-        from pipelines.evaluate import evaluate
+        from pipelines.evaluate import evaluate_pipeline
 
         with _stage("8/8 evaluation", False, timings):
-            report = evaluate(pipe_dir, out / "eval", reader_dir, cvae_dir, data_dir)
+            report = evaluate_pipeline(pipe_dir, out / "eval", reader_dir, cvae_dir, data_dir)
             summary["evaluation"] = {r["generator"] + " " + r["setting"]: round(r["accuracy"], 4) for r in report["rows"]}
             summary["tokenizer"] = report["tokenizer"]
     write_grid(pipe, demo_requests(pipe), 4, out / "clocks.png", seed=a.seed)

@@ -69,3 +69,16 @@ def test_cli_condition_flags(styled_dir, tmp_path, capsys):
     assert "FIELD=VALUE" in capsys.readouterr().err
     assert main(argv) == 2
     assert "nothing to draw" in capsys.readouterr().err
+
+
+def test_evaluation_asks_each_field_in_turn(styled_dir, tmp_path):
+    from pipelines.evaluate import face_colors, styled_rows, style_fields
+    from pipelines.reader import load_reader
+
+    pipe, reader = ClockPipeline.from_pretrained(styled_dir), load_reader()
+    assert style_fields(pipe, reader) == ["face_color", "shape"]
+    report = styled_rows(pipe, reader, tmp_path, seed=0, n=8, batch=4)
+    assert report["n"] == 8 and set(report["honoured"]) == {"face_color", "shape"}
+    assert (tmp_path / "qvae_styles_asked.png").is_file()
+    images = torch.cat([torch.zeros(2, 3, 32, 32), torch.ones(2, 3, 32, 32)])  # two black, two white "clocks"
+    assert face_colors(reader, images, 2) == 1.0

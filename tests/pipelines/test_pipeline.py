@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -151,7 +152,7 @@ def test_reader_confidence_is_high_on_rendered_clocks_and_low_for_other_times():
 
 
 def test_evaluate_writes_a_report_with_every_row(pipe_dir, clocks, tmp_path):
-    from pipelines.evaluate import ALL_TIMES, DEFAULT_READER, evaluate
+    from pipelines.evaluate import ALL_TIMES, DEFAULT_READER, evaluate_pipeline
     from stage1_vqvae import ConditionalVAEConfig, ConditionalVAEModel
 
     torch.manual_seed(0)
@@ -159,13 +160,16 @@ def test_evaluate_writes_a_report_with_every_row(pipe_dir, clocks, tmp_path):
     ConditionalVAEModel(ConditionalVAEConfig(image_size=32, channels=[8, 16, 16], decoder_channels=[8, 16, 16],
                                              decoder_res_blocks=1)).save_pretrained(cvae_dir)
     out = tmp_path / "eval"
-    report = evaluate(pipe_dir, out, cvae_path=cvae_dir, data=clocks, guidance_scales=(1.0, 2.0), n_diversity=2,
+    report = evaluate_pipeline(pipe_dir, out, cvae_path=cvae_dir, data=clocks, guidance_scales=(1.0, 2.0), n_diversity=2,
                       times=ALL_TIMES[::60], verifier_path=DEFAULT_READER)
     assert [r["generator"] for r in report["rows"]] == ["qvae", "qvae", "conditional VAE"]
-    assert all(r["n"] == 12 and 0 <= r["accuracy"] <= 1 for r in report["rows"])
+    for r in report["rows"]:  # one time per hour: the accuracy is the mean of the per-hour ones
+        assert r["n"] == 12 and r["accuracy"] == pytest.approx(sum(r["per_hour"].values()) / 12)
     assert "guidance 2.0" in report["rows"][1]["setting"] and "< 0.8 sure" in report["rows"][1]["setting"]
     assert report["reader_accuracy_on_real_clocks"] > 0.9  # the shipped reader on real 32 px clocks
-    assert {"psnr_db", "readable_after_reconstruction"} <= set(report["tokenizer"]) and report["prior"]["bits_per_token"] > 0
+    assert {"psnr_db", "readable_after_reconstruction"} <= set(report["tokenizer"])
+    vocab = ClockPipeline.from_pretrained(pipe_dir).vocab  # an untrained prior: close to uniform over its vocabulary
+    assert report["prior"]["bits_per_token"] == pytest.approx(math.log2(vocab.size), abs=1.0)
     assert json.loads((out / "report.json").read_text()) == report
     assert "| conditional VAE | N(0, I) |" in (out / "report.md").read_text()
     for name in ("qvae_guidance_1.png", "qvae_guidance_2.png", "qvae_diversity_guidance_2.png", "cvae.png"):
