@@ -1,47 +1,105 @@
-"""End to end: clocks -> stage-1 tokens -> captioned text -> a tiny LM from scratch -> a picture.
+"""A tiny language model that both draws and reads clocks, on the image tokens of a qvae tokenizer.
 
-1. tokenize the clock dataset with a trained stage-1 tokenizer (``export_tokens``, resumable);
-2. build mixed sequences ``"The clock shows 3:15. <boi><grid_8x8><img_00123>...<eoi>"``;
-3. train a small byte-level BPE text tokenizer on the captions, extend it with the image
-   tokens (``extend_tokenizer``), and a tiny GPT-2 from scratch (``resize_embeddings``) for
-   ``--minutes`` on CPU;
-4. prompt ``"The clock shows 7:40. <boi>"`` (and other times), sample the completion with the
-   grammar of an image span enforced (grid marker, ``h*w`` image tokens, ``<eoi>``), turn the
-   decoded text back into ids (``text_to_ids``) and pictures, save a captioned grid;
-5. with a clock reader (``--reader-model DIR`` for a saved ``ClockReader``, ``--reader
-   module:function`` or ``main(reader=...)``, a callable
-   ``list[PIL.Image] -> list[(hour, minute)]``), report how often the time is read right
-   (circular error of at most 3 minutes on the 12-hour dial).
+1. Render labelled clocks (train, and a test split held out of the LM's training) and turn
+   them into stage-1 code grids with ``export_tokens`` (the tokenizer computes in float32,
+   whatever dtype its files store).
+2. Write every training clock as text in one of two directions, mixed at random per sample::
 
-    python examples/llm_tokens.py --tokenizer TOKENIZER_DIR --out out/llm_tokens --minutes 5
+       draw:  The clock shows 3:15. <boi><grid_8x8><img_00123>...<eoi><|endoftext|>
+       read:  <boi><grid_8x8><img_00123>...<eoi> The clock shows 3:15.<|endoftext|>
+
+3. Train a byte-level BPE text tokenizer on the captions, extend it with the image tokens
+   (``extend_tokenizer``), and a tiny GPT-2 from scratch, for a budget of **steps** through the
+   project's one training loop (``shared.training.fit``; the minutes it took are printed).
+4. Measure on clocks held out of the LM's training:
+   - ``draw_accuracy``: prompts ``"The clock shows H:MM. <boi>"`` for times spread across the
+     dial, sampled with the image-span grammar, decoded by the tokenizer, read by the clock
+     reader (``pipelines.reader.load_reader()``);
+   - ``read_accuracy``: the LM's greedy caption of each held-out clock's tokens against its label;
+   correct = circular error of at most 3 minutes on the 12-hour dial. Beside them the clock
+   reader's own accuracy on the same held-out clocks, as rendered and as reconstructed by the
+   tokenizer (what a perfect drawer could score).
+5. Save the LM with its extended text tokenizer as one folder (``OUT/model``): both
+   ``AutoModelForCausalLM.from_pretrained`` and ``AutoTokenizer.from_pretrained`` open it.
+
+    python examples/llm_tokens.py --out runs/llm_tokens
+
+Every setting is a field of ``LMTrainingArguments`` (``--help`` lists them).
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
 import math
-import os
-import random
+import re
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, LogitsProcessor, LogitsProcessorList
+from transformers import GPT2Config, GPT2LMHeadModel, HfArgumentParser
 
-from pipelines.llm_tokens import (EOI, ImageTokenMap, extend_tokenizer, grid_token, ids_to_text,
-                                  resize_embeddings, text_to_ids, train_text_tokenizer)
+from pipelines.llm_tokens import (
+    caption_grids,
+    draw_grids,
+    extend_tokenizer,
+    ids_to_text,
+    resize_embeddings,
+    save_lm_folder,
+    train_text_tokenizer,
+)
+from pipelines.pipeline import DEFAULT_PIPELINE
+from pipelines.reader import circular_error, load_reader
 from pipelines.token_export import export_tokens
-from shared.tokens import read_tokens as load_tokens
 from shared.data import build_clock_dataset, load_images
-from shared.images import make_grid, to_pil
-from shared.time_prompts import parse_time
-from stage1_vqvae import load_tokenizer  # float32 whatever the stored dtype (strict: shared.loading)
+from shared.images import make_grid, to_pil, to_tensor
+from shared.tokens import read_tokens
+from shared.training import TrainingArguments, arg, fit
+from stage1_vqvae import load_tokenizer
 
 EOS = "<|endoftext|>"
-DEFAULT_TIMES = ["7:40", "3:15", "12:00", "9:30", "1:05", "10:50", "6:20", "4:45"]
+TOLERANCE = 3  # minutes on the 12-hour dial
+SHIPPED_TOKENIZER = DEFAULT_PIPELINE / "tokenizer"
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+@dataclass(kw_only=True)
+class LMTrainingArguments(TrainingArguments):
+    out: str = arg("runs/llm_tokens", "output folder: tokens/, model/ (LM + text tokenizer), results.json, "
+                                      "completions.png, metrics.json, logs/")
+    tokenizer: str = arg(str(SHIPPED_TOKENIZER), "stage-1 tokenizer folder (default: the shipped one)")
+    data: str = arg("", "a saved clock DatasetDict with train and test splits (hour, minute columns); "
+                        "default: render --train-size clocks")
+    train_size: int = arg(20000, "clocks rendered for the LM's training (at least 720)")
+    num_styles: int = arg(16, "styles of the rendered clocks (0: a style per clock; the shipped tokenizer "
+                              "was trained on 16)")
+    steps: int = arg(1500, "optimizer steps of the LM")
+    batch_size: int = arg(32, "sequences per step")
+    lr: float = arg(1e-3, "peak learning rate")
+    weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
+    eval_every: int = arg(0, "steps between measurements of draw and read accuracy (0: at the end only)")
+    save_every: int = arg(1000, "steps between checkpoints")
+    width: int = arg(256, "GPT-2 width")
+    layers: int = arg(4, "GPT-2 layers")
+    heads: int = arg(8, "attention heads")
+    read_fraction: float = arg(0.5, "share of training sequences written image-first (read); the rest draw")
+    draw_times: int = arg(120, "times spread evenly across the dial prompted for the draw accuracy")
+    samples: int = arg(2, "drawings per prompted time")
+    read_images: int = arg(720, "held-out test clocks captioned for the read accuracy (at most the test split)")
+    temperature: float = arg(1.0, "sampling temperature of the drawings")
+    top_k: int = arg(0, "top-k of the drawings (0: off)")
+    reader: str = arg("", "clock reader folder (default: the shipped pipelines/weights/reader)")
+
+    def __post_init__(self):
+        if self.eval_every == 0:
+            self.eval_every = self.steps
+        super().__post_init__()
+        if self.train_size < 720 or not 0.0 <= self.read_fraction <= 1.0:
+            raise ValueError("--train-size must be at least 720 and --read-fraction in [0, 1]")
+        if min(self.draw_times, self.samples, self.read_images) < 1:
+            raise ValueError("--draw-times, --samples and --read-images must be at least 1")
 
 
 def caption(hour: int, minute: int) -> str:
@@ -49,209 +107,175 @@ def caption(hour: int, minute: int) -> str:
     return f"The clock shows {hour % 12 or 12}:{minute:02d}."
 
 
-def build_texts(tokens: datasets.Dataset, grid_shape, row_separators: bool = False) -> list[str]:
-    """One training text per row: caption, a space, the image span, end of text."""
-    h, w = grid_shape
-    return [f"{caption(hour, minute)} {ids_to_text(torch.tensor(ids).view(h, w), row_separators)}{EOS}"
-            for ids, hour, minute in zip(tokens["ids"], tokens["hour"], tokens["minute"])]
+def draw_text(hour: int, minute: int, span: str) -> str:
+    return f"{caption(hour, minute)} {span}{EOS}"
 
 
-def build_lm(vocab_size: int, n_positions: int, width: int = 192, layers: int = 4, heads: int | None = None,
-             eos_token_id: int | None = None) -> GPT2LMHeadModel:
-    """A GPT-2 from scratch (random init); ``heads`` defaults to ``width // 32``."""
-    config = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=width, n_layer=layers,
-                        n_head=heads or max(1, width // 32), resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+def read_text(hour: int, minute: int, span: str) -> str:
+    return f"{span} {caption(hour, minute)}{EOS}"
+
+
+def parse_caption(text: str) -> tuple[int, int] | None:
+    """The first ``H:MM`` in a generated caption as ``(hour 0..11, minute)``, or None."""
+    m = _TIME.search(text)
+    if not m or not (1 <= int(m.group(1)) <= 12 and int(m.group(2)) < 60):
+        return None
+    return int(m.group(1)) % 12, int(m.group(2))
+
+
+def spread_times(n: int) -> list[tuple[int, int]]:
+    """``n`` times evenly spread around the 12-hour dial, from 12:00."""
+    return [divmod(round(i * 720 / n) % 720, 60) for i in range(n)]
+
+
+def within(read: list[tuple[int, int] | None], wanted: list[tuple[int, int]]) -> list[bool]:
+    return [r is not None and int(circular_error(r[0], r[1], w[0], w[1])) <= TOLERANCE for r, w in zip(read, wanted)]
+
+
+class TwoWayTexts(torch.utils.data.Dataset):
+    """Every training clock tokenized both ways (draw and read), padded to one length."""
+
+    def __init__(self, tokens: datasets.Dataset, grid_shape, tokenizer):
+        h, w = grid_shape
+        spans = [ids_to_text(torch.tensor(ids).view(h, w)) for ids in tokens["ids"]]
+        times = list(zip(tokens["hour"], tokens["minute"]))
+        enc = {name: tokenizer([f(hr, mn, s) for (hr, mn), s in zip(times, spans)]).input_ids
+               for name, f in (("draw", draw_text), ("read", read_text))}
+        self.length = max(len(ids) for rows in enc.values() for ids in rows)
+        pad = tokenizer.pad_token_id
+        self.ids, self.mask = {}, {}
+        for name, rows in enc.items():
+            self.ids[name] = torch.tensor([ids + [pad] * (self.length - len(ids)) for ids in rows])
+            self.mask[name] = torch.tensor([[1] * len(ids) + [0] * (self.length - len(ids)) for ids in rows])
+
+    def __len__(self):
+        return len(self.ids["draw"])
+
+    def __getitem__(self, i):
+        return {f"{k}_{name}": v[name][i] for k, v in (("ids", self.ids), ("mask", self.mask)) for name in v}
+
+
+def build_lm(vocab_size: int, n_positions: int, args: LMTrainingArguments, eos_token_id: int) -> GPT2LMHeadModel:
+    """A GPT-2 from scratch (random init, no dropout)."""
+    config = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=args.width, n_layer=args.layers,
+                        n_head=args.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                         bos_token_id=eos_token_id, eos_token_id=eos_token_id, pad_token_id=eos_token_id)
     return GPT2LMHeadModel(config)
 
 
-def train_lm(lm, tok, texts: list[str], minutes: float, batch_size: int = 32, lr: float = 1e-3,
-             max_steps: int | None = None, seed: int = 0) -> dict:
-    """Plain next-token training on ``texts`` until the time (or step) budget runs out."""
-    enc = tok(texts, padding=True, return_tensors="pt")
-    input_ids, mask = enc.input_ids, enc.attention_mask
-    labels = input_ids.masked_fill(mask == 0, -100)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(lm.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
-    lm.train()
-    start, step, seen, loss_avg = time.perf_counter(), 0, 0, None
-    deadline = start + minutes * 60
-    while time.perf_counter() < deadline and (max_steps is None or step < max_steps):
-        for idx in torch.randperm(len(texts), generator=gen).split(batch_size):
-            if time.perf_counter() >= deadline or (max_steps is not None and step >= max_steps):
-                break
-            for group in opt.param_groups:
-                group["lr"] = lr * min(1.0, (step + 1) / 100)
-            loss = lm(input_ids=input_ids[idx], attention_mask=mask[idx], labels=labels[idx]).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
-            opt.step()
-            step += 1
-            seen += len(idx)
-            loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
-            if step % 50 == 0:
-                print(f"step {step}  loss {loss_avg:.3f}  {seen / (time.perf_counter() - start):.0f} seq/s", flush=True)
-    lm.eval()
-    return {"steps": step, "sequences": seen, "epochs": seen / len(texts), "loss": loss_avg,
-            "seconds": time.perf_counter() - start}
-
-
-class ImageSpanGrammar(LogitsProcessor):
-    """After the prompt's ``<boi>``: the grid marker, then ``h*w`` image tokens, then ``<eoi>``."""
-
-    def __init__(self, prompt_len: int, mapping: ImageTokenMap, grid_shape):
-        self.prompt_len = prompt_len
-        self.mapping = mapping
-        self.marker = mapping.markers[grid_token(*grid_shape)]
-        self.count = grid_shape[0] * grid_shape[1]
-        self.eoi = mapping.markers[EOI]
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        step = input_ids.shape[1] - self.prompt_len
-        allowed = torch.full_like(scores, float("-inf"))
-        if step == 0:
-            allowed[:, self.marker] = 0
-        elif step <= self.count:
-            ids = self.mapping.image_token_ids
-            allowed[:, ids.start:ids.stop] = 0
-        else:
-            allowed[:, self.eoi] = 0
-        return scores + allowed
-
-
-@torch.no_grad()
-def completion_images(lm, tok, mapping: ImageTokenMap, vq, times, samples_per_time: int = 4,
-                      temperature: float = 1.0, top_k: int | None = None, seed: int = 0):
-    """Prompt ``"The clock shows H:MM. <boi>"`` for each ``(hour, minute)``; return
-    ``(images, texts)``: PIL images (``samples_per_time`` per time, in order) and the decoded
-    completions they were parsed from with ``text_to_ids``."""
-    size = vq.config.image_size
-    grid = tuple(vq.grid_shape(size, size))
-    images, texts = [], []
-    torch.manual_seed(seed)
-    for hour, minute in times:
-        prompt = tok(f"{caption(hour, minute)} <boi>", return_tensors="pt")
-        n = prompt.input_ids.shape[1]
-        out = lm.generate(input_ids=prompt.input_ids.repeat(samples_per_time, 1),
-                          attention_mask=prompt.attention_mask.repeat(samples_per_time, 1),
-                          max_new_tokens=grid[0] * grid[1] + 2, do_sample=True, temperature=temperature,
-                          top_k=top_k or 0, logits_processor=LogitsProcessorList([ImageSpanGrammar(n, mapping, grid)]),
-                          pad_token_id=tok.pad_token_id)
-        for row in out:
-            text = tok.decode(row)
-            ids = text_to_ids(text, codebook_size=vq.config.codebook_size)
-            images += to_pil(vq.decode(ids[None].to(vq.device)))
-            texts.append(text)
-    return images, texts
-
-
-def circular_error(a: tuple[int, int], b: tuple[int, int]) -> int:
-    d = abs((a[0] % 12 * 60 + a[1]) - (b[0] % 12 * 60 + b[1])) % 720
-    return min(d, 720 - d)
-
-
-def load_reader(spec: str):
-    module, _, name = spec.partition(":")
-    if not name:
-        raise ValueError(f"--reader must be module:function, got {spec!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def reader_from_folder(path: str):
-    """A callback around a saved ``pipelines.reader.ClockReader`` folder."""
-    from pipelines.reader import load_reader as load_reader_folder
-    from shared.images import to_tensor
-
-    model = load_reader_folder(path)
-
-    def read(images):
-        x = to_tensor(images, size=model.config.image_size)
-        hours, minutes = model.read(x)
-        return list(zip(hours.tolist(), minutes.tolist()))
-
-    return read
-
-
-def main(argv: list[str] | None = None, reader=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tokenizer", required=True, help="trained stage-1 tokenizer folder")
-    p.add_argument("--data", default=None, help="clock dataset folder (default: render --train-size clocks)")
-    p.add_argument("--train-size", type=int, default=7200)
-    p.add_argument("--out", default="out/llm_tokens")
-    p.add_argument("--minutes", type=float, default=5.0, help="LM training time budget")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--width", type=int, default=192)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--row-separators", action="store_true")
-    p.add_argument("--times", nargs="+", default=DEFAULT_TIMES, help="prompt times, H:MM")
-    p.add_argument("--samples", type=int, default=4, help="completions per time")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--reader", default=None, help="module:function reading times from PIL images")
-    p.add_argument("--reader-model", default=None, help="a saved ClockReader folder (pipelines.reader)")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
-    torch.set_num_threads(min(4, os.cpu_count() or 1))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if reader is None and args.reader:
-        reader = load_reader(args.reader)
-    if reader is None and args.reader_model:
-        reader = reader_from_folder(args.reader_model)
-    times = [parse_time(t) for t in args.times]
-
-    vq = load_tokenizer(args.tokenizer)
-    size = vq.config.image_size
+def clock_data(args: LMTrainingArguments, image_size: int) -> datasets.DatasetDict:
     if args.data:
         data = load_images(args.data)
-    else:
-        train = max(720, args.train_size)
-        data = build_clock_dataset(train=train, val=720, test=720, size=size, seed=args.seed)
-        data = datasets.DatasetDict({"train": data["train"]})
-    export_tokens(vq, datasets.DatasetDict({"train": data["train"]}), out / "tokens", format="arrow")
-    tokens, meta = load_tokens(out / "tokens")
-    grid = tuple(meta["grid_shape"])
-    texts = build_texts(tokens["train"], grid, args.row_separators)
-    print(f"{len(texts)} texts, e.g. {texts[0][:90]}...")
+        missing = {"train", "test"} - set(data)
+        if missing:
+            raise ValueError(f"{args.data!r} lacks the split(s) {', '.join(sorted(missing))}")
+        return datasets.DatasetDict({"train": data["train"], "test": data["test"]})
+    data = build_clock_dataset(train=args.train_size, val=720, test=720, size=image_size, seed=args.seed,
+                               num_styles=args.num_styles, progress=args.progress)
+    return datasets.DatasetDict({"train": data["train"], "test": data["test"]})
+
+
+def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
+    """Tokenize, train, measure, save; return the results (also in ``OUT/results.json``) and the LM."""
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    vq = load_tokenizer(args.tokenizer)  # float32 whatever the files store
+    reader = load_reader(args.reader or None)
+    size = vq.config.image_size
+    data = clock_data(args, size)
+    export_tokens(vq, data, out / "tokens", progress=args.progress)
+    tokens, meta = read_tokens(out / "tokens")
+    grid, k = tuple(meta["grid_shape"]), int(meta["codebook_size"])
+
+    # the clock reader on the held-out clocks: as rendered, and through the tokenizer
+    test = tokens["test"].select(range(min(args.read_images, len(tokens["test"]))))
+    test_ids = torch.tensor(test["ids"], dtype=torch.long).view(-1, *grid)
+    test_times = list(zip(test["hour"], test["minute"]))
+    images = to_tensor(data["test"].select(range(len(test)))["image"], size=size)
+    with torch.no_grad():
+        recon = torch.cat([vq.decode(c) for c in test_ids.split(256)])
+
+    def reader_accuracy(x: torch.Tensor, wanted) -> float:
+        hours, minutes = reader.read(x)
+        return sum(within(list(zip(hours.tolist(), minutes.tolist())), wanted)) / len(wanted)
+
+    reference = {"reader_accuracy": reader_accuracy(images, test_times),
+                 "reader_accuracy_reconstructed": reader_accuracy(recon, test_times),
+                 "tokenizer_psnr": float((10 * torch.log10(4 / ((images - recon) ** 2).mean((1, 2, 3)))).mean())}
+    print("held-out clocks: the reader reads {:.1%} as rendered, {:.1%} through the tokenizer ({:.1f} dB)".format(
+        *reference.values()))
 
     captions = [caption(h, m) for h in range(12) for m in range(60)]
-    tok = train_text_tokenizer(captions + [" <boi>"], vocab_size=320)
-    base_vocab = len(tok)
-    mapping = extend_tokenizer(tok, meta["codebook_size"], grid_shapes=[grid], save_dir=out / "text_tokenizer")
-    seq_len = max(len(ids) for ids in tok(texts[:64]).input_ids) + 8
-    lm = build_lm(base_vocab, n_positions=64 * math.ceil(seq_len / 64), width=args.width, layers=args.layers,
-                  eos_token_id=tok.eos_token_id)
-    vocab = resize_embeddings(lm, tok, pad_to_multiple_of=64)
-    print(f"text vocab {base_vocab} + {meta['codebook_size']} image tokens + {len(mapping.markers)} markers "
-          f"-> embeddings {vocab}; LM {sum(q.numel() for q in lm.parameters()) / 1e6:.2f} M parameters")
+    tok = train_text_tokenizer(captions + [" " + c for c in captions] + [" <boi>"], vocab_size=320)
+    text_vocab = len(tok)
+    mapping = extend_tokenizer(tok, k, grid_shapes=[grid])
+    train = TwoWayTexts(tokens["train"], grid, tok)
+    print(f"{len(train)} training clocks, each as draw and as read text of <= {train.length} tokens, e.g.\n"
+          f"  {tok.decode(train.ids['draw'][0][:12])}...\n  ...{tok.decode(train.ids['read'][0][-12:])}")
 
-    stats = train_lm(lm, tok, texts, args.minutes, args.batch_size, args.lr, args.max_steps, args.seed)
-    print(f"trained {stats['steps']} steps ({stats['epochs']:.2f} epochs) in {stats['seconds']:.0f} s, "
-          f"loss {stats['loss']:.3f}")
-    lm.save_pretrained(str(out / "lm"))
+    def make_model():
+        lm = build_lm(text_vocab, 64 * math.ceil((train.length + 16) / 64), args, tok.eos_token_id)
+        resize_embeddings(lm, tok, pad_to_multiple_of=64)
+        return lm
 
-    images, completions = completion_images(lm, tok, mapping, vq, times, args.samples, args.temperature,
-                                            args.top_k, args.seed)
-    labels = [f"{h % 12 or 12}:{m:02d}" for h, m in times for _ in range(args.samples)]
-    result = {"train": stats, "grid_shape": list(grid), "codebook_size": meta["codebook_size"],
-              "prompts": len(times), "samples_per_time": args.samples, "example_completion": completions[0]}
-    captions_out = labels
-    if reader is not None:
-        read = reader(images)
-        wanted = [t for t in times for _ in range(args.samples)]
-        right = [circular_error(a, b) <= 3 for a, b in zip(read, wanted)]
-        result["readable"] = sum(right) / len(right)
-        captions_out = [f"{lab} read {h % 12 or 12}:{m:02d}" for lab, (h, m) in zip(labels, read)]
-        print(f"clock reader: {sum(right)}/{len(right)} completions read right ({100 * result['readable']:.0f}%)")
-    make_grid(images, captions_out, ncols=args.samples, title="The clock shows H:MM. <boi> ...").save(out / "completions.png")
+    def compute_loss(model, batch, generator):
+        read = (torch.rand(len(batch["ids_draw"]), 1, generator=generator) < args.read_fraction).to(
+            batch["ids_draw"].device)
+        ids = torch.where(read, batch["ids_read"], batch["ids_draw"])
+        mask = torch.where(read, batch["mask_read"], batch["mask_draw"])
+        return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
+
+    draw_times = spread_times(args.draw_times)
+    wanted = [t for t in draw_times for _ in range(args.samples)]
+    prompts = [f"{caption(h, m)} <boi>" for h, m in wanted]
+    last: dict = {}
+
+    def evaluate(model, step):
+        grids = draw_grids(model, tok, mapping, prompts, grid, seed=args.seed, temperature=args.temperature,
+                           top_k=args.top_k)
+        drawn = torch.cat([vq.decode(c) for c in grids.split(256)])
+        hours, minutes = reader.read(drawn)
+        drawn_read = list(zip(hours.tolist(), minutes.tolist()))
+        texts = caption_grids(model, tok, test_ids)
+        read = [parse_caption(t) for t in texts]
+        last.update(drawn=drawn, drawn_read=drawn_read, texts=texts)
+        return {"draw_accuracy": sum(within(drawn_read, wanted)) / len(wanted),
+                "read_accuracy": sum(within(read, test_times)) / len(test_times)}
+
+    lm, metrics = fit(args, make_model, train, compute_loss, evaluate,
+                      name=f"clock LM (draws and reads, K={k}, grid {grid[0]}x{grid[1]})")
+    save_lm_folder(lm, tok, mapping, out / "model")  # fit's model/ again, with the text tokenizer beside it
+
+    minutes = (time.perf_counter() - t0) / 60
+    result = {"draw_accuracy": metrics["draw_accuracy"], "read_accuracy": metrics["read_accuracy"], **reference,
+              "drawn": len(wanted), "draw_times": args.draw_times, "samples_per_time": args.samples,
+              "read_images": len(test_times), "steps": args.steps, "train_seconds": metrics["seconds"],
+              "total_minutes": round(minutes, 2), "precision": metrics["precision"],
+              "parameters": sum(p.numel() for p in lm.parameters()), "train_clocks": len(train),
+              "text_vocab": text_vocab, "codebook_size": k, "grid_shape": list(grid), "tokenizer": args.tokenizer,
+              "num_styles": None if args.data else args.num_styles, "data": args.data or "rendered",
+              "model": str(out / "model"),
+              "example_read": last["texts"][0].strip(), "example_read_label": caption(*test_times[0])}
     (out / "results.json").write_text(json.dumps(result, indent=1))
-    print(f"wrote {out / 'completions.png'} and {out / 'results.json'}")
-    return result
+    show = min(len(wanted), 48)
+    labels = [f"{h % 12 or 12}:{m:02d} read {rh % 12 or 12}:{rm:02d}"
+              for (h, m), (rh, rm) in zip(wanted[:show], last["drawn_read"][:show])]
+    make_grid(to_pil(last["drawn"][:show]), labels, ncols=2 * args.samples,
+              title="The clock shows H:MM. <boi> ...").save(out / "completions.png")
+    print(f"draw accuracy {result['draw_accuracy']:.1%} ({len(wanted)} drawings of {args.draw_times} times), "
+          f"read accuracy {result['read_accuracy']:.1%} ({len(test_times)} held-out clocks); the reader's own: "
+          f"{reference['reader_accuracy']:.1%} as rendered, {reference['reader_accuracy_reconstructed']:.1%} "
+          f"through the tokenizer")
+    print(f"{args.steps} steps in {metrics['seconds'] / 60:.1f} min; everything in {minutes:.1f} min; "
+          f"wrote {out / 'results.json'}, {out / 'completions.png'} and {out / 'model'}")
+    return result, lm
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = HfArgumentParser(LMTrainingArguments, description=__doc__.splitlines()[0])
+    (args,) = parser.parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv, look_for_args_file=False)
+    return run(args)[0]
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ class ImageTokenMap:
         return path
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "ImageTokenMap":
+    def from_pretrained(cls, directory: str | Path) -> ImageTokenMap:
         path = Path(directory) / MAP_FILE
         if not path.is_file():
             raise FileNotFoundError(f"no {MAP_FILE} in {str(directory)!r}")
@@ -243,3 +243,98 @@ def train_text_tokenizer(texts, vocab_size: int = 512):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(list(texts), trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eos, eos_token=eos, pad_token=eos)
+
+
+# --- a causal LM that reads and writes image spans: sampling, captioning, one saved folder ---
+
+
+def span_grammar(prompt_len: int, mapping: ImageTokenMap, grid_shape):
+    """A ``LogitsProcessor`` for completions of a prompt ending in ``<boi>``: the grid marker,
+    then ``h*w`` image tokens, then ``<eoi>`` (so every completion parses to a grid)."""
+    from transformers import LogitsProcessor
+
+    marker = mapping.markers[grid_token(*grid_shape)]
+    count = grid_shape[0] * grid_shape[1]
+    images, eoi = mapping.image_token_ids, mapping.markers[EOI]
+
+    class ImageSpanGrammar(LogitsProcessor):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+            step = input_ids.shape[1] - prompt_len
+            allowed = torch.full_like(scores, float("-inf"))
+            if step == 0:
+                allowed[:, marker] = 0
+            elif step <= count:
+                allowed[:, images.start:images.stop] = 0
+            else:
+                allowed[:, eoi] = 0
+            return scores + allowed
+
+    return ImageSpanGrammar()
+
+
+@torch.no_grad()
+def draw_grids(lm, tokenizer, mapping: ImageTokenMap, prompts: list[str], grid_shape, seed: int = 0,
+               temperature: float = 1.0, top_k: int | None = None, batch_size: int = 256) -> torch.Tensor:
+    """Sample one image per prompt (each ending in ``<boi>``): ``LongTensor [N, h, w]`` of codes.
+
+    Prompts are batched by their token length (no padding), in a fixed order, after
+    ``torch.manual_seed(seed)``: the same weights and seed give the same grids.
+    """
+    h, w = grid_shape
+    encoded = [tokenizer(p).input_ids for p in prompts]
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(encoded):
+        by_length.setdefault(len(ids), []).append(i)
+    out = torch.empty(len(prompts), h, w, dtype=torch.long)
+    device = next(lm.parameters()).device
+    torch.manual_seed(seed)
+    for n, rows in sorted(by_length.items()):
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            input_ids = torch.tensor([encoded[i] for i in chunk], device=device)
+            seqs = lm.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                               max_new_tokens=h * w + 2, do_sample=True,
+                               temperature=temperature, top_k=top_k or 0, top_p=1.0,
+                               logits_processor=[span_grammar(n, mapping, grid_shape)],
+                               pad_token_id=tokenizer.pad_token_id)
+            out[chunk] = mapping.token_ids_to_codes(seqs[:, n + 1:n + 1 + h * w].cpu()).view(-1, h, w)
+    return out
+
+
+@torch.no_grad()
+def caption_grids(lm, tokenizer, ids: torch.Tensor, max_new_tokens: int = 16, batch_size: int = 256) -> list[str]:
+    """The LM's greedy text after each image span ``<boi>...<eoi>`` of ``ids [N, h, w]``, up to its end of text."""
+    device = next(lm.parameters()).device
+    texts = []
+    for chunk in torch.as_tensor(ids).split(batch_size):
+        input_ids = torch.tensor(tokenizer([ids_to_text(g) for g in chunk]).input_ids, device=device)
+        seqs = lm.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
+                           max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                           eos_token_id=tokenizer.eos_token_id)
+        texts += tokenizer.batch_decode(seqs[:, input_ids.shape[1]:], skip_special_tokens=True)
+    return texts
+
+
+def save_lm_folder(lm, tokenizer, mapping: ImageTokenMap, out: str | Path) -> Path:
+    """The LM, its extended text tokenizer and ``image_tokens.json`` as one ``from_pretrained``
+    folder, written atomically: ``AutoModelForCausalLM`` and ``AutoTokenizer`` both open it."""
+    from shared.files import atomic_dir
+
+    with atomic_dir(out) as tmp:
+        lm.generation_config.pad_token_id = tokenizer.pad_token_id
+        lm.generation_config.eos_token_id = tokenizer.eos_token_id
+        lm.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        mapping.save_pretrained(tmp)
+    return Path(out)
+
+
+def load_lm_folder(path: str | Path, dtype: torch.dtype | None = torch.float32, device=None):
+    """``(lm, tokenizer, mapping)`` from a folder of ``save_lm_folder``; the LM through the one strict
+    loader (``shared.loading``: safetensors only, float32 unless asked), in eval mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from shared.loading import load_pretrained
+
+    lm = load_pretrained(AutoModelForCausalLM, path, dtype=dtype, device=device, what="language model")
+    return lm, AutoTokenizer.from_pretrained(str(path)), ImageTokenMap.from_pretrained(path)

@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from pipelines.llm_tokens import (ImageTokenMap, extend_tokenizer, ids_to_text, resize_embeddings, text_to_ids,
-                                  train_text_tokenizer)
+from pipelines.llm_tokens import (
+    ImageTokenMap,
+    extend_tokenizer,
+    ids_to_text,
+    resize_embeddings,
+    text_to_ids,
+    train_text_tokenizer,
+)
 from shared.clocks import render_clock
 from shared.images import to_tensor
 
@@ -100,3 +106,94 @@ def test_resize_embeddings_mean_initializes_new_rows(tok):
     assert torch.allclose(weight[len(old):], old.mean(0).expand(size - len(old), -1))
     out = model(torch.tensor([[len(tok) - 1]])).logits
     assert out.shape[-1] == size
+
+
+# --- examples/llm_tokens.py end to end on a tiny budget, the saved folder's round trip, the tokenizer's dtype ---
+
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "llm_tokens.py"
+
+
+def _example():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llm_tokens_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    __import__("sys").modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The example as a user runs it (shipped tokenizer and reader), on a budget of 6 steps."""
+    example = _example()
+    out = tmp_path_factory.mktemp("llm") / "run"
+    argv = ["--out", str(out), "--train-size", "720", "--steps", "6", "--batch-size", "8", "--width", "32",
+            "--layers", "1", "--heads", "2", "--draw-times", "6", "--samples", "2", "--read-images", "12",
+            "--mixed-precision", "no", "--progress", "false"]
+    (args,) = __import__("transformers").HfArgumentParser(example.LMTrainingArguments).parse_args_into_dataclasses(
+        argv, look_for_args_file=False)
+    result, lm = example.run(args)
+    return example, args, out, result, lm
+
+
+def test_example_end_to_end_tiny(tiny_run):
+    import json
+
+    from shared.data import build_clock_dataset
+    from shared.tokens import read_tokens
+    from stage1_vqvae import load_tokenizer
+
+    example, args, out, result, _ = tiny_run
+    assert json.loads((out / "results.json").read_text()) == result
+    assert result["drawn"] == 12 and result["read_images"] == 12 and result["steps"] == 6
+    for key in ("draw_accuracy", "read_accuracy", "reader_accuracy", "reader_accuracy_reconstructed"):
+        assert key in result
+    assert (out / "completions.png").is_file() and (out / "metrics.json").is_file()
+    # the tokens are the float32 tokenizer's ids of the rendered clocks (the shipped files store float16)
+    tokens, meta = read_tokens(out / "tokens")
+    assert meta["grid_shape"] == [8, 8] and meta["codebook_size"] == 512 and len(tokens["train"]) == 720
+    vq = load_tokenizer(args.tokenizer)
+    test = build_clock_dataset(train=720, val=720, test=720, seed=args.seed, num_styles=16, progress=False)["test"]
+    images = to_tensor(test.select(range(32))["image"])
+    assert torch.equal(vq.encode(images).flatten(1), torch.tensor(tokens["test"]["ids"][:32], dtype=torch.long))
+    # an untrained reader of the LM's output would still parse: the grammar gives well-formed drawings
+    assert example.parse_caption(" The clock shows 12:05.") == (0, 5)
+    assert example.parse_caption(" The clock shows 13:05.") is None
+    assert example.spread_times(4) == [(0, 0), (3, 0), (6, 0), (9, 0)]
+
+
+def test_saved_folder_round_trip_gives_the_same_completions(tiny_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pipelines.llm_tokens import caption_grids, draw_grids, load_lm_folder
+
+    example, _, out, _, lm = tiny_run
+    lm2, tok2, mapping2 = load_lm_folder(out / "model")
+    assert AutoTokenizer.from_pretrained(str(out / "model")).get_vocab() == tok2.get_vocab()
+    assert AutoModelForCausalLM.from_pretrained(str(out / "model")).config.vocab_size == lm.config.vocab_size
+    state = lm.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in lm2.state_dict().items())
+    tok = AutoTokenizer.from_pretrained(str(out / "model"))
+    prompts = [f"{example.caption(h, m)} <boi>" for h, m in [(3, 15), (7, 40)] for _ in range(2)]
+    lm.eval()
+    a = draw_grids(lm, tok, mapping2, prompts, (8, 8), seed=5)
+    b = draw_grids(lm2, tok2, mapping2, prompts, (8, 8), seed=5)
+    assert a.shape == (4, 8, 8) and torch.equal(a, b)
+    assert not torch.equal(a, draw_grids(lm2, tok2, mapping2, prompts, (8, 8), seed=6))  # the seed matters
+    assert caption_grids(lm, tok, a) == caption_grids(lm2, tok2, a)
+
+
+def test_tokenizer_computes_in_float32_whatever_it_stores():
+    from safetensors import safe_open
+
+    from stage1_vqvae import load_tokenizer
+
+    path = _example().SHIPPED_TOKENIZER
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        names = f.keys()
+        stored = {f.get_slice(k).get_dtype() for k in names}
+    assert "F16" in stored  # shipped small ...
+    vq = load_tokenizer(path)
+    assert {p.dtype for p in vq.parameters()} == {torch.float32}  # ... computed in float32
+    assert all(b.dtype in (torch.float32, torch.long, torch.int64, torch.bool) for b in vq.buffers())
