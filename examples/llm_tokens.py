@@ -75,19 +75,29 @@ class LMTrainingArguments(TrainingArguments):
     train_size: int = arg(20000, "clocks rendered for the LM's training (at least 720)")
     num_styles: int = arg(16, "styles of the rendered clocks (0: a style per clock; the shipped tokenizer "
                               "was trained on 16)")
+
+    # the LM and its training
     steps: int = arg(1500, "optimizer steps of the LM")
     batch_size: int = arg(32, "sequences per step")
     lr: float = arg(1e-3, "peak learning rate")
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
+
+    # measuring and saving on the way
     eval_every: int = arg(0, "steps between measurements of draw and read accuracy (0: at the end only)")
     save_every: int = arg(1000, "steps between checkpoints")
+
+    # the GPT-2
     width: int = arg(256, "GPT-2 width")
     layers: int = arg(4, "GPT-2 layers")
     heads: int = arg(8, "attention heads")
+
+    # reading and drawing
     read_fraction: float = arg(0.5, "share of training sequences written image-first (read); the rest draw")
     draw_times: int = arg(120, "times spread evenly across the dial prompted for the draw accuracy")
     samples: int = arg(2, "drawings per prompted time")
     read_images: int = arg(720, "held-out test clocks captioned for the read accuracy (at most the test split)")
+
+    # how the drawings are sampled and judged
     temperature: float = arg(1.0, "sampling temperature of the drawings")
     top_k: int = arg(0, "top-k of the drawings (0: off)")
     reader: str = arg("", "clock reader folder (default: the shipped pipelines/weights/reader)")

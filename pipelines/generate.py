@@ -38,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float)
     p.add_argument("--min-p", type=float, help="keep codes with conditional probability >= MIN_P x the top one's")
     p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
-                   help="redraw clocks the clock reader is less than 0.8 sure of, at most twice (~10%% more "
-                        "time; default: on). --no-verify shows the prior's draws as they come")
+                   help="redraw clocks the clock reader is less than 0.8 sure of, at most twice (default: on); "
+                        "--no-verify shows the prior's draws as they come")
     p.add_argument("--reader", help="clock reader for --verify (default: the shipped reader)")
     p.add_argument("--scale", type=int, default=2,
                    help=f"enlarge each tile this many times in the grid (1..{MAX_SCALE})")

@@ -34,8 +34,8 @@ DEFAULT_PIPELINE = Path(__file__).parent / "weights" / "clock_pipeline"
 INDEX = "model_index.json"
 MIN_CONFIDENCE = 0.8  # draw(verifier=...): redraw clocks the reader is less sure of than this
 MAX_IMAGES = 1024  # clocks per call, all prompts together; raise it with max_images= (None: no limit)
-# chosen on the first shipped prior's evaluation (benchmarks/RESULTS.md: 99.4% at guidance 2, min_p 0.3);
-# the prior that ships now reads 100.0% of the 720 times with them
+# chosen by qvae evaluate sweeps over guidance and min_p (benchmarks/RESULTS.md); a pipeline folder may
+# store its own in model_index.json
 SAMPLING_DEFAULTS = {"guidance_scale": 2.0, "temperature": 1.0, "top_k": None, "top_p": None, "min_p": 0.3}
 
 

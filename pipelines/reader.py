@@ -278,6 +278,8 @@ class ReaderTrainingArguments(TrainingArguments):
     weight_decay: float = arg(1e-4, "AdamW weight decay, on matrices only")
     eval_every: int = arg(500, "optimizer steps between evaluations on the validation clocks")
     save_every: int = arg(500, "optimizer steps between checkpoints")
+
+    # the reader
     width: int = arg(48, "channels of the first convolution (the others are 2x and 4x)")
     image_size: int = arg(64, "the side the reader reads at (other sizes are resized to it)")
     fields: bool = arg(True, "read every style field of shared.clocks.STYLE_FIELDS too (one head each)")

@@ -12,9 +12,8 @@ seed, temperature=<pipeline default>, verify=True)``, returning the gallery::
 
 Each image is captioned with the time the clock reader reads off it. With ``verify`` (on
 by default) a clock the reader is less than 0.8 sure of is drawn again, at most twice
-(``ClockPipeline.draw``): judged by an independent reader, this took the share of right
-clocks from 99.4% to 100% over 120 phrased prompts x 4 (benchmarks/RESULTS.md). The
-captions then come from the reader that did the choosing, so a ✗ means even the redraws
+(``ClockPipeline.draw``; what it gains, judged by an independent reader, is in
+benchmarks/RESULTS.md). The captions then come from the reader that did the choosing, so a ✗ means even the redraws
 missed.
 """
 

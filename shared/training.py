@@ -52,15 +52,20 @@ class TrainingArguments:
     out: str = arg(help="output folder: model/, checkpoints/, samples/, logs/, metrics.json", required=True)
     steps: int = arg(2000, "optimizer steps")
     batch_size: int = arg(64, "batch per process (the global batch is this x processes x grad_accum)")
-    lr: float = arg(1e-3, "peak learning rate (AdamW; linear warmup, then cosine decay)")
+    grad_accum: int = arg(1, "micro batches per optimizer step")
+
+    # the optimizer: AdamW, linear warmup into a cosine decay
+    lr: float = arg(1e-3, "peak learning rate")
     warmup_steps: int = arg(100, "warmup steps of the learning rate")
     weight_decay: float = arg(0.0, "AdamW weight decay, on matrices only")
-    grad_accum: int = arg(1, "micro batches per optimizer step")
     mixed_precision: Precision = arg("auto", "auto: bf16 where the device computes it natively, else fp32 "
                                              "(fp16 on GPUs without bf16)")
-    eval_every: int = arg(500, "optimizer steps between evaluations (and one at the end)")
+
+    # every so many optimizer steps (and at the end)
+    eval_every: int = arg(500, "optimizer steps between evaluations")
     save_every: int = arg(500, "optimizer steps between checkpoints")
     log_every: int = arg(50, "optimizer steps between tensorboard logs")
+
     seed: int = arg(0, "seed of the initialisation, the data order and the random choices in the loss")
     resume: bool = arg(False, "continue from the latest complete checkpoint in --out")
     progress: bool = arg(True, "show a progress bar")

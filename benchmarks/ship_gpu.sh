@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The shipped clock pipeline, trained on a lent GPU (one call of the device tool; see benchmarks/RESULTS.md).
+#   bash benchmarks/ship_gpu.sh OUT [TRAIN_SIZE TOKENIZER_STEPS PRIOR_STEPS]
+# Writes OUT/pipeline (float16, 6 files), OUT/log.txt and OUT/summary.json. Where `datasets` is
+# missing (the GPU image), wheels carried in .whl/ are installed to /tmp/site first.
+set -euo pipefail
+OUT=${1:?usage: ship_gpu.sh OUT [TRAIN_SIZE TOKENIZER_STEPS PRIOR_STEPS]}
+TRAIN_SIZE=${2:-150000}
+TOKENIZER_STEPS=${3:-6000}
+PRIOR_STEPS=${4:-8000}
+PY=${PY:-python3}
+cd "$(dirname "$0")/.."
+if ! $PY -c "import datasets" 2>/dev/null; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+WORK=${WORK:-/tmp/ship}
+mkdir -p "$OUT"
+$PY -c "import torch, transformers, accelerate, datasets; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'datasets', datasets.__version__)" | tee "$OUT/log.txt"
+$PY -m pipelines.cli train --out "$WORK" --train-size "$TRAIN_SIZE" \
+  --tokenizer-steps "$TOKENIZER_STEPS" --tokenizer-batch-size 256 \
+  --tokenizer-config '{"codebook_size": 1024, "code_dim": 16, "cosine": true}' \
+  --prior-steps "$PRIOR_STEPS" --prior-batch-size 256 --no-evaluate 2>&1 | grep -v "it/s\]$" | tee -a "$OUT/log.txt"
+$PY - "$WORK" "$OUT" <<'PY'
+import json, shutil, sys, torch
+from pathlib import Path
+from pipelines.pipeline import ClockPipeline
+work, out = Path(sys.argv[1]), Path(sys.argv[2])
+ClockPipeline.from_pretrained(work / "pipeline").save_pretrained(out / "pipeline", dtype=torch.float16)
+metrics = {s: json.loads((work / s / "metrics.json").read_text()) for s in ("tokenizer", "prior")}
+summary = json.loads((work / "summary.json").read_text())
+(out / "summary.json").write_text(json.dumps({**summary, "metrics": metrics}, indent=1))
+PY
