@@ -58,20 +58,26 @@ def main(argv=None) -> None:
     t_cache = timed(lambda: run(), a.repeats)
     t_nocache = timed(lambda: run(use_cache=False), a.repeats)
     t_guided = timed(lambda: run(guidance_scale=a.guidance), a.repeats)
-    t_guided_nocache = (timed(lambda: run(guidance_scale=a.guidance, use_cache=False), 1)
-                        if a.guided_no_cache else None)
+    t_guided_nocache = timed(lambda: run(guidance_scale=a.guidance, use_cache=False), 1) if a.guided_no_cache else None
     params = sum(x.numel() for x in prior.parameters()) / 1e6
-    print(f"device {a.device} ({torch.get_num_threads()} threads), {a.family}/{a.preset} ({params:.2f} M params), "
-          f"K={a.codebook_size}, grid {a.grid[0]}x{a.grid[1]}, batch {a.batch}, median of {a.repeats}")
-    print(f"| mode | seconds / batch | code tokens / s |")
-    print(f"|---|---|---|")
-    for name, t in [("unguided, KV cache", t_cache), ("unguided, no cache", t_nocache),
-                    (f"guidance {a.guidance:g} (batched 2B), KV cache", t_guided),
-                    (f"guidance {a.guidance:g} (batched 2B), no cache", t_guided_nocache)]:
+    print(
+        f"device {a.device} ({torch.get_num_threads()} threads), {a.family}/{a.preset} ({params:.2f} M params), "
+        f"K={a.codebook_size}, grid {a.grid[0]}x{a.grid[1]}, batch {a.batch}, median of {a.repeats}"
+    )
+    print("| mode | seconds / batch | code tokens / s |")
+    print("|---|---|---|")
+    for name, t in [
+        ("unguided, KV cache", t_cache),
+        ("unguided, no cache", t_nocache),
+        (f"guidance {a.guidance:g} (batched 2B), KV cache", t_guided),
+        (f"guidance {a.guidance:g} (batched 2B), no cache", t_guided_nocache),
+    ]:
         if t is not None:
             print(f"| {name} | {t:.3f} | {tokens / t:,.0f} |")
-    print(f"KV cache speed-up (unguided): {t_nocache / t_cache:.1f}x (goal >= 5x)"
-          + (f"; with guidance: {t_guided_nocache / t_guided:.1f}x" if t_guided_nocache else ""))
+    print(
+        f"KV cache speed-up (unguided): {t_nocache / t_cache:.1f}x (goal >= 5x)"
+        + (f"; with guidance: {t_guided_nocache / t_guided:.1f}x" if t_guided_nocache else "")
+    )
     print(f"guidance cost vs unguided (KV cache): {t_guided / t_cache:.2f}x (goal <= 1.3x)")
 
 

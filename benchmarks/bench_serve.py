@@ -39,7 +39,6 @@ def main(argv=None) -> None:
 
     start = time.perf_counter()
     from gradio_client import Client
-
     from PIL import Image
 
     from pipelines.evaluate import load_reader
@@ -61,21 +60,33 @@ def main(argv=None) -> None:
     print("| images | through the API | in-process (pipeline with verify, captions) | ratio |")
     print("|---|---|---|---|")
     for n in (1, 8, 64):
-        api = timed(lambda: client.predict("quarter past three", n, args.guidance, 0, api_name="/generate"),
-                          args.repeats)
-        local = timed(lambda: caption(reader, pipe.draw([{"hour": 3, "minute": 15}], n, seed=0, verifier=reader,
-                                                        guidance_scale=args.guidance), 3, 15), args.repeats)
+        api = timed(
+            lambda: client.predict("quarter past three", n, args.guidance, 0, api_name="/generate"), args.repeats
+        )
+        local = timed(
+            lambda: caption(
+                reader,
+                pipe.draw([{"hour": 3, "minute": 15}], n, seed=0, verifier=reader, guidance_scale=args.guidance),
+                3,
+                15,
+            ),
+            args.repeats,
+        )
         print(f"| {n} | {api:.2f}s | {local:.2f}s | {api / local:.2f}x |")
 
     one = timed(lambda: client.predict("10:10", 8, args.guidance, 0, api_name="/generate"), args.repeats)
     with ThreadPoolExecutor(2) as pool:
         t = time.perf_counter()
-        jobs = [pool.submit(client.predict, prompt, 8, args.guidance, 0, api_name="/generate")
-                for prompt in ("10:10", "ten past ten")]
+        jobs = [
+            pool.submit(client.predict, prompt, 8, args.guidance, 0, api_name="/generate")
+            for prompt in ("10:10", "ten past ten")
+        ]
         counts = [len(j.result()) for j in jobs]
         both = time.perf_counter() - t
-    print(f"two requests of 8 at once: {both:.2f}s for both (images {counts}), one alone {one:.2f}s, "
-          f"ratio {both / one:.2f}x")
+    print(
+        f"two requests of 8 at once: {both:.2f}s for both (images {counts}), one alone {one:.2f}s, "
+        f"ratio {both / one:.2f}x"
+    )
 
     judge = load_reader(args.judge)
     rng = random.Random(args.seed)
@@ -92,11 +103,15 @@ def main(argv=None) -> None:
         t = time.perf_counter()
         for i, (prompt, hour, minute) in enumerate(prompts):
             result = client.predict(prompt, args.images, args.guidance, i, temperature, verify, api_name="/generate")
-            errors = circular_error(*judge.read(to_tensor([Image.open(item["image"]) for item in result])), hour, minute)
+            errors = circular_error(
+                *judge.read(to_tensor([Image.open(item["image"]) for item in result])), hour, minute
+            )
             right, total = right + int((errors <= TOLERANCE).sum()), total + len(result)
             misses += [f"{prompt!r}: {item['caption']}" for item, e in zip(result, errors) if e > TOLERANCE]
-        print(f"redraw misread {'on ' if verify else 'off'}: {right}/{total} = {right / total:.1%} read right by "
-              f"{args.judge or 'the shipped reader'} ({time.perf_counter() - t:.1f}s); misses, with the server's caption:")
+        print(
+            f"redraw misread {'on ' if verify else 'off'}: {right}/{total} = {right / total:.1%} read right by "
+            f"{args.judge or 'the shipped reader'} ({time.perf_counter() - t:.1f}s); misses, with the server's caption:"
+        )
         for miss in misses[:10]:
             print("  ", miss)
     demo.close()

@@ -21,16 +21,22 @@ import datasets
 import torch
 
 from pipelines.token_export import export_tokens
-from stage1_vqvae import load_tokenizer
 from shared.clocks import render_clock
 from shared.data import FEATURES
+from stage1_vqvae import load_tokenizer
 
 
 def clocks(n: int, size: int) -> datasets.Dataset:
     rows = [(i % 12, (7 * i) % 60) for i in range(n)]
     return datasets.Dataset.from_dict(
-        {"image": [render_clock(h, m, style=i, size=size, seed=i) for i, (h, m) in enumerate(rows)],
-         "hour": [h for h, _ in rows], "minute": [m for _, m in rows], "style": list(range(n))}, features=FEATURES)
+        {
+            "image": [render_clock(h, m, style=i, size=size, seed=i) for i, (h, m) in enumerate(rows)],
+            "hour": [h for h, _ in rows],
+            "minute": [m for _, m in rows],
+            "style": list(range(n)),
+        },
+        features=FEATURES,
+    )
 
 
 def encode_rate(model, size: int, batch: int, images: int) -> float:
@@ -63,9 +69,11 @@ def main(argv=None) -> None:
         torch.manual_seed(0)
         model = VQVAEModel(VQVAEConfig()).to(device).eval()
     cfg = model.config
-    print(f"tokenizer: {args.model or 'default config, random weights'}; f{cfg.downsample}, K={cfg.codebook_size}, "
-          f"{sum(q.numel() for q in model.parameters()) / 1e6:.2f} M parameters; device {device}, "
-          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    print(
+        f"tokenizer: {args.model or 'default config, random weights'}; f{cfg.downsample}, K={cfg.codebook_size}, "
+        f"{sum(q.numel() for q in model.parameters()) / 1e6:.2f} M parameters; device {device}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    )
     print(f"{'size':>9} {'grid':>7} {'encode img/s':>13} {'export img/s':>13}")
     for size in args.sizes:
         n = max(args.batch_size, args.images * 64 * 64 // (size * size))
@@ -74,8 +82,9 @@ def main(argv=None) -> None:
         cfg.image_size = size  # export at this size: same weights, larger input
         data = clocks(n, size)
         with tempfile.TemporaryDirectory() as tmp:
-            metrics = export_tokens(model, data, f"{tmp}/tokens", batch_size=batch, on_size_mismatch="reject",
-                                    progress=False)
+            metrics = export_tokens(
+                model, data, f"{tmp}/tokens", batch_size=batch, on_size_mismatch="reject", progress=False
+            )
         h, w = model.grid_shape(size, size)
         print(f"{size:>4}x{size:<4} {h:>3}x{w:<3} {rate:>13.1f} {metrics['images_per_s']:>13.1f}", flush=True)
 

@@ -52,10 +52,17 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         slug = re.sub(r"\W+", "_", name.lower()).strip("_")
-        model, metrics = train_tokenizer(args.data, out / slug,
-                                         model=kind, config=config, steps=args.steps,
-                                         mixed_precision=args.mixed_precision, eval_every=args.steps,
-                                         save_every=args.steps, progress=False)
+        model, metrics = train_tokenizer(
+            args.data,
+            out / slug,
+            model=kind,
+            config=config,
+            steps=args.steps,
+            mixed_precision=args.mixed_precision,
+            eval_every=args.steps,
+            save_every=args.steps,
+            progress=False,
+        )
         model.eval()
         with torch.inference_mode():
             recon = torch.cat([model(x).reconstruction for x in images.split(240)]).clamp(-1, 1)
@@ -73,8 +80,11 @@ def main() -> None:
         captions = ["original"] * 8 + ["reconstruction"] * 8 + ["sample N(0,I)"] * (len(tiles) - 16)
         make_grid(tiles, captions, ncols=8, title=f"{name}: {row['psnr_db']:.1f} dB").save(out / f"{slug}.png")
         print(json.dumps(row), flush=True)
-    lines = [f"| model ({args.steps} steps, batch 64, {args.mixed_precision}) | val PSNR (dB) | codebook usage | "
-             "time readable after reconstruction | train seconds |", "|---|---|---|---|---|"]
+    lines = [
+        f"| model ({args.steps} steps, batch 64, {args.mixed_precision}) | val PSNR (dB) | codebook usage | "
+        "time readable after reconstruction | train seconds |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         usage = f"{r['codebook_usage']:.0%}" if "codebook_usage" in r else "-"
         lines.append(f"| {r['model']} | {r['psnr_db']:.2f} | {usage} | {r['readable']:.1%} | {r['seconds']:.0f} |")

@@ -26,8 +26,10 @@ from stage1_vqvae import VQVAEModel
 from stage2_prior import train_prior
 
 HOLDOUTS = {
-    "combinations": ([(h, (7 * h + 3 + 10 * k) % 60) for h in range(12) for k in range(6)],
-                     [(h, (7 * h + 8 + 10 * k) % 60) for h in range(12) for k in range(6)]),
+    "combinations": (
+        [(h, (7 * h + 3 + 10 * k) % 60) for h in range(12) for k in range(6)],
+        [(h, (7 * h + 8 + 10 * k) % 60) for h in range(12) for k in range(6)],
+    ),
     "minutes": ([(t // 60, t % 60) for t in range(5, 720, 10)], [(t // 60, t % 60) for t in range(0, 720, 10)]),
 }
 
@@ -43,22 +45,38 @@ def main() -> None:
     args = p.parse_args()
     held_out, seen = HOLDOUTS[args.holdout]
     out = Path(args.out)
-    prior, metrics = train_prior(args.tokens, out / "prior", steps=args.steps, holdout_times=held_out,
-                                 mixed_precision="bf16", resume=True)
+    prior, metrics = train_prior(
+        args.tokens, out / "prior", steps=args.steps, holdout_times=held_out, mixed_precision="bf16", resume=True
+    )
     pipe = ClockPipeline(VQVAEModel.from_pretrained(args.tokenizer), prior.float())
     reader = load_reader()
     rows = []
     for g in args.guidance:
         for name, times in (("held out of training (72)", held_out), ("seen in training (72)", seen)):
-            row, _ = time_accuracy(lambda h, m, g=g: pipe.decode(pipe.generate_ids(time_conditions(h, m), seed=0, guidance_scale=g)),
-                                   reader, times)
-            rows.append({"times": name, "guidance": g, "accuracy": row["accuracy"],
-                         "mean_error_minutes": row["mean_error_minutes"]})
+            row, _ = time_accuracy(
+                lambda h, m, g=g: pipe.decode(pipe.generate_ids(time_conditions(h, m), seed=0, guidance_scale=g)),
+                reader,
+                times,
+            )
+            rows.append(
+                {
+                    "times": name,
+                    "guidance": g,
+                    "accuracy": row["accuracy"],
+                    "mean_error_minutes": row["mean_error_minutes"],
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
-    lines = [f"holdout {args.holdout}: prior trained {args.steps} steps without the held-out times "
-             f"(eval {metrics.get('eval_bits_per_token', float('nan')):.3f} bits/token); sampling: the pipeline defaults", "",
-             "| times | guidance | read correctly | mean error (min) |", "|---|---|---|---|"]
-    lines += [f"| {r['times']} | {r['guidance']:g} | {r['accuracy']:.1%} | {r['mean_error_minutes']:.1f} |" for r in rows]
+    lines = [
+        f"holdout {args.holdout}: prior trained {args.steps} steps without the held-out times "
+        f"(eval {metrics.get('eval_bits_per_token', float('nan')):.3f} bits/token); sampling: the pipeline defaults",
+        "",
+        "| times | guidance | read correctly | mean error (min) |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['times']} | {r['guidance']:g} | {r['accuracy']:.1%} | {r['mean_error_minutes']:.1f} |" for r in rows
+    ]
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -67,14 +67,20 @@ _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 
 @dataclass(kw_only=True)
 class LMTrainingArguments(TrainingArguments):
-    out: str = arg("runs/llm_tokens", "output folder: tokens/, model/ (LM + text tokenizer), results.json, "
-                                      "completions.png, metrics.json, logs/")
+    out: str = arg(
+        "runs/llm_tokens",
+        "output folder: tokens/, model/ (LM + text tokenizer), results.json, completions.png, metrics.json, logs/",
+    )
     tokenizer: str = arg(str(SHIPPED_TOKENIZER), "stage-1 tokenizer folder (default: the shipped one)")
-    data: str = arg("", "a saved clock DatasetDict with train and test splits (hour, minute columns); "
-                        "default: render --train-size clocks")
+    data: str = arg(
+        "",
+        "a saved clock DatasetDict with train and test splits (hour, minute columns); "
+        "default: render --train-size clocks",
+    )
     train_size: int = arg(20000, "clocks rendered for the LM's training (at least 720)")
-    num_styles: int = arg(16, "styles of the rendered clocks (0: a style per clock; the shipped tokenizer "
-                              "was trained on 16)")
+    num_styles: int = arg(
+        16, "styles of the rendered clocks (0: a style per clock; the shipped tokenizer was trained on 16)"
+    )
 
     # the LM and its training
     steps: int = arg(1500, "optimizer steps of the LM")
@@ -149,8 +155,10 @@ class TwoWayTexts(torch.utils.data.Dataset):
         h, w = grid_shape
         spans = [ids_to_text(torch.tensor(ids).view(h, w)) for ids in tokens["ids"]]
         times = list(zip(tokens["hour"], tokens["minute"]))
-        enc = {name: tokenizer([f(hr, mn, s) for (hr, mn), s in zip(times, spans)]).input_ids
-               for name, f in (("draw", draw_text), ("read", read_text))}
+        enc = {
+            name: tokenizer([f(hr, mn, s) for (hr, mn), s in zip(times, spans)]).input_ids
+            for name, f in (("draw", draw_text), ("read", read_text))
+        }
         self.length = max(len(ids) for rows in enc.values() for ids in rows)
         pad = tokenizer.pad_token_id
         self.ids, self.mask = {}, {}
@@ -167,9 +175,19 @@ class TwoWayTexts(torch.utils.data.Dataset):
 
 def build_lm(vocab_size: int, n_positions: int, args: LMTrainingArguments, eos_token_id: int) -> GPT2LMHeadModel:
     """A GPT-2 from scratch (random init, no dropout)."""
-    config = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=args.width, n_layer=args.layers,
-                        n_head=args.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        bos_token_id=eos_token_id, eos_token_id=eos_token_id, pad_token_id=eos_token_id)
+    config = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=n_positions,
+        n_embd=args.width,
+        n_layer=args.layers,
+        n_head=args.heads,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=eos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=eos_token_id,
+    )
     return GPT2LMHeadModel(config)
 
 
@@ -180,8 +198,15 @@ def clock_data(args: LMTrainingArguments, image_size: int) -> datasets.DatasetDi
         if missing:
             raise ValueError(f"{args.data!r} lacks the split(s) {', '.join(sorted(missing))}")
         return datasets.DatasetDict({"train": data["train"], "test": data["test"]})
-    data = build_clock_dataset(train=args.train_size, val=720, test=720, size=image_size, seed=args.seed,
-                               num_styles=args.num_styles, progress=args.progress)
+    data = build_clock_dataset(
+        train=args.train_size,
+        val=720,
+        test=720,
+        size=image_size,
+        seed=args.seed,
+        num_styles=args.num_styles,
+        progress=args.progress,
+    )
     return datasets.DatasetDict({"train": data["train"], "test": data["test"]})
 
 
@@ -210,19 +235,26 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
         hours, minutes = reader.read(x)
         return sum(within(list(zip(hours.tolist(), minutes.tolist())), wanted)) / len(wanted)
 
-    reference = {"reader_accuracy": reader_accuracy(images, test_times),
-                 "reader_accuracy_reconstructed": reader_accuracy(recon, test_times),
-                 "tokenizer_psnr": float((10 * torch.log10(4 / ((images - recon) ** 2).mean((1, 2, 3)))).mean())}
-    print("held-out clocks: the reader reads {:.1%} as rendered, {:.1%} through the tokenizer ({:.1f} dB)".format(
-        *reference.values()))
+    reference = {
+        "reader_accuracy": reader_accuracy(images, test_times),
+        "reader_accuracy_reconstructed": reader_accuracy(recon, test_times),
+        "tokenizer_psnr": float((10 * torch.log10(4 / ((images - recon) ** 2).mean((1, 2, 3)))).mean()),
+    }
+    print(
+        "held-out clocks: the reader reads {:.1%} as rendered, {:.1%} through the tokenizer ({:.1f} dB)".format(
+            *reference.values()
+        )
+    )
 
     captions = [caption(h, m) for h in range(12) for m in range(60)]
     tok = train_text_tokenizer(captions + [" " + c for c in captions] + [" <boi>"], vocab_size=320)
     text_vocab = len(tok)
     mapping = extend_tokenizer(tok, k, grid_shapes=[grid])
     train = TwoWayTexts(tokens["train"], grid, tok)
-    print(f"{len(train)} training clocks, each as draw and as read text of <= {train.length} tokens, e.g.\n"
-          f"  {tok.decode(train.ids['draw'][0][:12])}...\n  ...{tok.decode(train.ids['read'][0][-12:])}")
+    print(
+        f"{len(train)} training clocks, each as draw and as read text of <= {train.length} tokens, e.g.\n"
+        f"  {tok.decode(train.ids['draw'][0][:12])}...\n  ...{tok.decode(train.ids['read'][0][-12:])}"
+    )
 
     def make_model():
         lm = build_lm(text_vocab, 64 * math.ceil((train.length + 16) / 64), args, tok.eos_token_id)
@@ -231,7 +263,8 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
 
     def compute_loss(model, batch, generator):
         read = (torch.rand(len(batch["ids_draw"]), 1, generator=generator) < args.read_fraction).to(
-            batch["ids_draw"].device)
+            batch["ids_draw"].device
+        )
         ids = torch.where(read, batch["ids_read"], batch["ids_draw"])
         mask = torch.where(read, batch["mask_read"], batch["mask_draw"])
         return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
@@ -242,43 +275,74 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
     last: dict = {}
 
     def evaluate(model, step):
-        grids = draw_grids(model, tok, mapping, prompts, grid, seed=args.seed, temperature=args.temperature,
-                           top_k=args.top_k)
+        grids = draw_grids(
+            model, tok, mapping, prompts, grid, seed=args.seed, temperature=args.temperature, top_k=args.top_k
+        )
         drawn = torch.cat([vq.decode(c) for c in grids.split(256)])
         hours, minutes = reader.read(drawn)
         drawn_read = list(zip(hours.tolist(), minutes.tolist()))
         texts = caption_grids(model, tok, test_ids)
         read = [parse_caption(t) for t in texts]
         last.update(drawn=drawn, drawn_read=drawn_read, texts=texts)
-        return {"draw_accuracy": sum(within(drawn_read, wanted)) / len(wanted),
-                "read_accuracy": sum(within(read, test_times)) / len(test_times)}
+        return {
+            "draw_accuracy": sum(within(drawn_read, wanted)) / len(wanted),
+            "read_accuracy": sum(within(read, test_times)) / len(test_times),
+        }
 
-    lm, metrics = fit(args, make_model, train, compute_loss, evaluate,
-                      name=f"clock LM (draws and reads, K={k}, grid {grid[0]}x{grid[1]})")
+    lm, metrics = fit(
+        args,
+        make_model,
+        train,
+        compute_loss,
+        evaluate,
+        name=f"clock LM (draws and reads, K={k}, grid {grid[0]}x{grid[1]})",
+    )
     save_lm_folder(lm, tok, mapping, out / "model")  # fit's model/ again, with the text tokenizer beside it
 
     minutes = (time.perf_counter() - t0) / 60
-    result = {"draw_accuracy": metrics["draw_accuracy"], "read_accuracy": metrics["read_accuracy"], **reference,
-              "drawn": len(wanted), "draw_times": args.draw_times, "samples_per_time": args.samples,
-              "read_images": len(test_times), "steps": args.steps, "train_seconds": metrics["seconds"],
-              "total_minutes": round(minutes, 2), "precision": metrics["precision"],
-              "parameters": sum(p.numel() for p in lm.parameters()), "train_clocks": len(train),
-              "text_vocab": text_vocab, "codebook_size": k, "grid_shape": list(grid), "tokenizer": args.tokenizer,
-              "num_styles": None if args.data else args.num_styles, "data": args.data or "rendered",
-              "model": str(out / "model"),
-              "example_read": last["texts"][0].strip(), "example_read_label": caption(*test_times[0])}
+    result = {
+        "draw_accuracy": metrics["draw_accuracy"],
+        "read_accuracy": metrics["read_accuracy"],
+        **reference,
+        "drawn": len(wanted),
+        "draw_times": args.draw_times,
+        "samples_per_time": args.samples,
+        "read_images": len(test_times),
+        "steps": args.steps,
+        "train_seconds": metrics["seconds"],
+        "total_minutes": round(minutes, 2),
+        "precision": metrics["precision"],
+        "parameters": sum(p.numel() for p in lm.parameters()),
+        "train_clocks": len(train),
+        "text_vocab": text_vocab,
+        "codebook_size": k,
+        "grid_shape": list(grid),
+        "tokenizer": args.tokenizer,
+        "num_styles": None if args.data else args.num_styles,
+        "data": args.data or "rendered",
+        "model": str(out / "model"),
+        "example_read": last["texts"][0].strip(),
+        "example_read_label": caption(*test_times[0]),
+    }
     (out / "results.json").write_text(json.dumps(result, indent=1))
     show = min(len(wanted), 48)
-    labels = [f"{h % 12 or 12}:{m:02d} read {rh % 12 or 12}:{rm:02d}"
-              for (h, m), (rh, rm) in zip(wanted[:show], last["drawn_read"][:show])]
-    make_grid(to_pil(last["drawn"][:show]), labels, ncols=2 * args.samples,
-              title="The clock shows H:MM. <boi> ...").save(out / "completions.png")
-    print(f"draw accuracy {result['draw_accuracy']:.1%} ({len(wanted)} drawings of {args.draw_times} times), "
-          f"read accuracy {result['read_accuracy']:.1%} ({len(test_times)} held-out clocks); the reader's own: "
-          f"{reference['reader_accuracy']:.1%} as rendered, {reference['reader_accuracy_reconstructed']:.1%} "
-          f"through the tokenizer")
-    print(f"{args.steps} steps in {metrics['seconds'] / 60:.1f} min; everything in {minutes:.1f} min; "
-          f"wrote {out / 'results.json'}, {out / 'completions.png'} and {out / 'model'}")
+    labels = [
+        f"{h % 12 or 12}:{m:02d} read {rh % 12 or 12}:{rm:02d}"
+        for (h, m), (rh, rm) in zip(wanted[:show], last["drawn_read"][:show])
+    ]
+    make_grid(
+        to_pil(last["drawn"][:show]), labels, ncols=2 * args.samples, title="The clock shows H:MM. <boi> ..."
+    ).save(out / "completions.png")
+    print(
+        f"draw accuracy {result['draw_accuracy']:.1%} ({len(wanted)} drawings of {args.draw_times} times), "
+        f"read accuracy {result['read_accuracy']:.1%} ({len(test_times)} held-out clocks); the reader's own: "
+        f"{reference['reader_accuracy']:.1%} as rendered, {reference['reader_accuracy_reconstructed']:.1%} "
+        f"through the tokenizer"
+    )
+    print(
+        f"{args.steps} steps in {metrics['seconds'] / 60:.1f} min; everything in {minutes:.1f} min; "
+        f"wrote {out / 'results.json'}, {out / 'completions.png'} and {out / 'model'}"
+    )
     return result, lm
 
 

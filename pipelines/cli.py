@@ -33,7 +33,9 @@ USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsErro
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The top-level parser; only ``command``'s module is imported, to add its options."""
-    parser = argparse.ArgumentParser(prog="qvae", description="VQ-VAE tokenizer + autoregressive prior that draws clocks.")
+    parser = argparse.ArgumentParser(
+        prog="qvae", description="VQ-VAE tokenizer + autoregressive prior that draws clocks."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -20,21 +20,33 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pipelines.reader import (DEFAULT_READER, TOLERANCE, ClockReader, circular_error, field_accuracy, load_reader,
-                              reader_accuracy)
+from pipelines.reader import (
+    DEFAULT_READER,
+    TOLERANCE,
+    ClockReader,
+    circular_error,
+    field_accuracy,
+    load_reader,
+    reader_accuracy,
+)
 from shared.images import make_grid, psnr, to_pil, to_tensor
 
 ALL_TIMES = [(h, m) for h in range(12) for m in range(60)]
 DIVERSITY_TIMES = [(3, 15), (10, 10), (7, 40), (0, 0), (6, 30), (9, 45), (1, 5), (4, 50)]
 
 
-def time_accuracy(draw: Callable[[list[int], list[int]], torch.Tensor], reader: ClockReader,
-                  times=ALL_TIMES, batch: int = 240, desc: str = "generating") -> tuple[dict, torch.Tensor]:
+def time_accuracy(
+    draw: Callable[[list[int], list[int]], torch.Tensor],
+    reader: ClockReader,
+    times=ALL_TIMES,
+    batch: int = 240,
+    desc: str = "generating",
+) -> tuple[dict, torch.Tensor]:
     """Draw one image per time with ``draw(hours, minutes) -> images``, read them, score them."""
     images, read_h, read_m = [], [], []
     for i in tqdm(range(0, len(times), batch), desc=desc, leave=False):
-        hours = [h for h, _ in times[i:i + batch]]
-        minutes = [m for _, m in times[i:i + batch]]
+        hours = [h for h, _ in times[i : i + batch]]
+        minutes = [m for _, m in times[i : i + batch]]
         x = draw(hours, minutes).float().cpu()
         ph, pm = reader.read(x)
         images.append(x)
@@ -45,8 +57,12 @@ def time_accuracy(draw: Callable[[list[int], list[int]], torch.Tensor], reader: 
     err = circular_error(torch.cat(read_h), torch.cat(read_m), hours, minutes).float()
     ok = err <= TOLERANCE
     per_hour = {str(h or 12): ok[hours == h].float().mean().item() for h in range(12) if (hours == h).any()}
-    return {"accuracy": ok.float().mean().item(), "mean_error_minutes": err.mean().item(),
-            "per_hour": per_hour, "n": len(times)}, torch.cat(images)
+    return {
+        "accuracy": ok.float().mean().item(),
+        "mean_error_minutes": err.mean().item(),
+        "per_hour": per_hour,
+        "n": len(times),
+    }, torch.cat(images)
 
 
 def time_conditions(hours, minutes) -> list[dict]:
@@ -86,28 +102,45 @@ def _time_grid(images: torch.Tensor, times):
 
 
 def _markdown(report: dict) -> str:
-    lines = ["# qvae evaluation", "", f"Model: `{report['model']}`  ", f"Clock reader: `{report['reader']}` "
-             f"(reads {report['reader_accuracy_on_real_clocks']:.1%} of real test clocks within {TOLERANCE} min)", "",
-             f"| generator | setting | time accuracy ({report['rows'][0]['n'] if report['rows'] else 0} prompts, one per time) "
-             "| mean error (min) | pixel diversity | distinct grids | face colours in 8 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# qvae evaluation",
+        "",
+        f"Model: `{report['model']}`  ",
+        f"Clock reader: `{report['reader']}` "
+        f"(reads {report['reader_accuracy_on_real_clocks']:.1%} of real test clocks within {TOLERANCE} min)",
+        "",
+        f"| generator | setting | time accuracy ({report['rows'][0]['n'] if report['rows'] else 0} prompts, one per time) "
+        "| mean error (min) | pixel diversity | distinct grids | face colours in 8 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in report["rows"]:
         div = row.get("diversity", {})
-        lines.append(f"| {row['generator']} | {row['setting']} | {row['accuracy']:.1%} | {row['mean_error_minutes']:.1f} | "
-                     f"{div.get('mean_pairwise_pixel_distance', float('nan')):.3f} | "
-                     f"{div.get('distinct_grids', float('nan')):.2f} | {div.get('face_colors', float('nan')):.1f} |")
+        lines.append(
+            f"| {row['generator']} | {row['setting']} | {row['accuracy']:.1%} | {row['mean_error_minutes']:.1f} | "
+            f"{div.get('mean_pairwise_pixel_distance', float('nan')):.3f} | "
+            f"{div.get('distinct_grids', float('nan')):.2f} | {div.get('face_colors', float('nan')):.1f} |"
+        )
     for key in ("tokenizer", "prior"):
         if key in report:
-            lines += ["", f"**{key}**: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-                                                     for k, v in report[key].items())]
+            lines += [
+                "",
+                f"**{key}**: "
+                + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in report[key].items()),
+            ]
     if "styles_asked" in report:
         st = report["styles_asked"]
-        lines += ["", f"**A style asked beside the time** ({st['n']} prompts, one field each, default sampling): "
-                  f"time read right {st['time_accuracy']:.1%}; each asked field honoured (read back by the reader): "
-                  + ", ".join(f"{k} {v:.1%}" for k, v in st["honoured"].items())]
+        lines += [
+            "",
+            f"**A style asked beside the time** ({st['n']} prompts, one field each, default sampling): "
+            f"time read right {st['time_accuracy']:.1%}; each asked field honoured (read back by the reader): "
+            + ", ".join(f"{k} {v:.1%}" for k, v in st["honoured"].items()),
+        ]
     best = max((r for r in report["rows"] if r["generator"] == "qvae"), key=lambda r: r["accuracy"], default=None)
     if best:
-        lines += ["", f"Per hour (qvae, {best['setting']}): " + ", ".join(f"{h}: {a:.0%}" for h, a in best["per_hour"].items())]
+        lines += [
+            "",
+            f"Per hour (qvae, {best['setting']}): " + ", ".join(f"{h}: {a:.0%}" for h, a in best["per_hour"].items()),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -119,9 +152,9 @@ def real_clocks(data=None) -> tuple[torch.Tensor, list[int], list[int]]:
         splits = load_images(data)
         test = splits["test"] if "test" in splits else splits[list(splits)[-1]]
         return to_tensor(list(test["image"])), list(test["hour"]), list(test["minute"])
-    from shared.clocks import render_clock  # styles as in the default data
+    from shared.clocks import render_clock  # a style of its own per clock, as in the default data
 
-    images = to_tensor([render_clock(h, m, style=i % 16, seed=i) for i, (h, m) in enumerate(ALL_TIMES)])
+    images = to_tensor([render_clock(h, m, style=i, seed=i) for i, (h, m) in enumerate(ALL_TIMES)])
     return images, [h for h, _ in ALL_TIMES], [m for _, m in ALL_TIMES]
 
 
@@ -132,33 +165,61 @@ def stage_metrics(pipe, reader: ClockReader, real: torch.Tensor, hours, minutes)
     ids, recon = encode_decode(pipe.tokenizer, real)  # once, for all three measurements
     tokenizer = tokenizer_metrics(pipe.codebook_size, real, ids, recon)
     tokenizer["readable_after_reconstruction"] = reader_accuracy(reader, recon, hours, minutes)["accuracy"]
-    return {"reader_accuracy_on_real_clocks": reader_accuracy(reader, real, hours, minutes)["accuracy"],
-            "tokenizer": tokenizer, "prior": {"bits_per_token": bits_per_token(pipe.prior, ids, time_conditions(hours, minutes))}}
+    return {
+        "reader_accuracy_on_real_clocks": reader_accuracy(reader, real, hours, minutes)["accuracy"],
+        "tokenizer": tokenizer,
+        "prior": {"bits_per_token": bits_per_token(pipe.prior, ids, time_conditions(hours, minutes))},
+    }
 
 
-def qvae_row(pipe, reader: ClockReader, out: Path, guidance: float, times, seed: int, n_diversity: int,
-             verifier: ClockReader | None = None, verifier_name: str = "", **sampling) -> dict:
+def qvae_row(
+    pipe,
+    reader: ClockReader,
+    out: Path,
+    guidance: float,
+    times,
+    seed: int,
+    n_diversity: int,
+    verifier: ClockReader | None = None,
+    verifier_name: str = "",
+    **sampling,
+) -> dict:
     """Time accuracy and diversity of the pipeline at one guidance scale; writes its two grids."""
     start = time.perf_counter()
-    row, images = time_accuracy(lambda h, m: pipe.draw(time_conditions(h, m), seed=seed, guidance_scale=guidance, verifier=verifier,
-                                                       **sampling), reader, times, desc=f"qvae guidance {guidance}")
-    setting = [f"guidance {guidance}"] + [f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items()
-                                          if k != "guidance_scale" and v is not None]
+    row, images = time_accuracy(
+        lambda h, m: pipe.draw(
+            time_conditions(h, m), seed=seed, guidance_scale=guidance, verifier=verifier, **sampling
+        ),
+        reader,
+        times,
+        desc=f"qvae guidance {guidance}",
+    )
+    setting = [f"guidance {guidance}"] + [
+        f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items() if k != "guidance_scale" and v is not None
+    ]
     if verifier is not None:
         from pipelines.pipeline import MIN_CONFIDENCE
 
         setting.append(f"redrawn when {verifier_name} is < {MIN_CONFIDENCE} sure")
     row.update(generator="qvae", setting=", ".join(setting), seconds=time.perf_counter() - start)
     hours, minutes = [h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES]
-    ids = pipe.generate_ids(time_conditions(hours, minutes), num_images_per_prompt=n_diversity, seed=seed + 1,
-                            guidance_scale=guidance, **sampling)
+    ids = pipe.generate_ids(
+        time_conditions(hours, minutes),
+        num_images_per_prompt=n_diversity,
+        seed=seed + 1,
+        guidance_scale=guidance,
+        **sampling,
+    )
     samples = pipe.decode(ids)
     row["diversity"] = diversity(samples, n_diversity, ids)
     if "face_color" in reader.fields:
         row["diversity"]["face_colors"] = face_colors(reader, samples.float().cpu(), n_diversity)
     _time_grid(images, times).save(out / f"qvae_guidance_{guidance:g}.png")
-    make_grid(to_pil(samples), [f"{h or 12}:{m:02d}" for h, m in DIVERSITY_TIMES for _ in range(n_diversity)],
-              ncols=n_diversity).save(out / f"qvae_diversity_guidance_{guidance:g}.png")
+    make_grid(
+        to_pil(samples),
+        [f"{h or 12}:{m:02d}" for h, m in DIVERSITY_TIMES for _ in range(n_diversity)],
+        ncols=n_diversity,
+    ).save(out / f"qvae_diversity_guidance_{guidance:g}.png")
     return row
 
 
@@ -177,10 +238,16 @@ def styled_rows(pipe, reader: ClockReader, out: Path, seed: int, n: int = 720, b
     if not fields:
         return {}
     rng = random.Random(seed)
-    conditions = [{"hour": h, "minute": m, fields[i % len(fields)]: rng.choice(pipe.fields[fields[i % len(fields)]])}
-                  for i, (h, m) in enumerate(rng.choices(ALL_TIMES, k=n))]
-    images = torch.cat([pipe.draw(conditions[i:i + batch], seed=seed + i, **sampling).float().cpu()
-                        for i in tqdm(range(0, n, batch), desc="qvae, styles asked", leave=False)])
+    conditions = [
+        {"hour": h, "minute": m, fields[i % len(fields)]: rng.choice(pipe.fields[fields[i % len(fields)]])}
+        for i, (h, m) in enumerate(rng.choices(ALL_TIMES, k=n))
+    ]
+    images = torch.cat(
+        [
+            pipe.draw(conditions[i : i + batch], seed=seed + i, **sampling).float().cpu()
+            for i in tqdm(range(0, n, batch), desc="qvae, styles asked", leave=False)
+        ]
+    )
     time_row = reader_accuracy(reader, images, [c["hour"] for c in conditions], [c["minute"] for c in conditions])
     captions = [", ".join(f"{v}" for k, v in c.items() if k not in ("hour", "minute")) for c in conditions[:60]]
     make_grid(to_pil(images[:60]), captions, ncols=10).save(out / "qvae_styles_asked.png")
@@ -190,7 +257,7 @@ def styled_rows(pipe, reader: ClockReader, out: Path, seed: int, n: int = 720, b
 def face_colors(reader: ClockReader, images: torch.Tensor, n_per: int) -> float:
     """Mean number of distinct face colours (as the reader reads them) among ``n_per`` samples of a prompt."""
     words = [r.get("face_color") for r in reader.read_fields(images)]
-    groups = [set(words[i:i + n_per]) for i in range(0, len(words), n_per)]
+    groups = [set(words[i : i + n_per]) for i in range(0, len(words), n_per)]
     return sum(len(g) for g in groups) / len(groups)
 
 
@@ -202,6 +269,7 @@ def cvae_row(cvae_path, reader: ClockReader, out: Path, times, seed: int, n_dive
 
     cvae = load_pretrained(ConditionalVAEModel, cvae_path, what="conditional VAE")
     torch.manual_seed(seed)
+
     def draw(hours, minutes):
         return torch.cat([cvae.sample(h, m, 1) for h, m in zip(hours, minutes)])
 
@@ -212,9 +280,19 @@ def cvae_row(cvae_path, reader: ClockReader, out: Path, times, seed: int, n_dive
     return row
 
 
-def evaluate_pipeline(model: str | Path | None, out: str | Path, reader_path=None, cvae_path=None, data=None,
-             guidance_scales=(1.0, 2.0, 3.0), n_diversity: int = 8, seed: int = 0, times=ALL_TIMES,
-             verifier_path=None, **sampling) -> dict:
+def evaluate_pipeline(
+    model: str | Path | None,
+    out: str | Path,
+    reader_path=None,
+    cvae_path=None,
+    data=None,
+    guidance_scales=(1.0, 2.0, 3.0),
+    n_diversity: int = 8,
+    seed: int = 0,
+    times=ALL_TIMES,
+    verifier_path=None,
+    **sampling,
+) -> dict:
     """Measure a pipeline folder (and optionally a conditional VAE) and write the report files.
 
     ``sampling`` (temperature, top_k, top_p, min_p) overrides the pipeline's defaults for every row.
@@ -228,11 +306,16 @@ def evaluate_pipeline(model: str | Path | None, out: str | Path, reader_path=Non
     pipe = ClockPipeline.from_pretrained(model)
     reader = load_reader(reader_path)
     verifier = load_reader(verifier_path) if verifier_path else None
-    report = {"model": str(model or "shipped default"), "reader": str(reader_path or DEFAULT_READER),
-              "verifier": str(verifier_path) if verifier_path else None,
-              **stage_metrics(pipe, reader, *real_clocks(data))}
-    report["rows"] = [qvae_row(pipe, reader, out, g, times, seed, n_diversity, verifier, str(verifier_path), **sampling)
-                      for g in guidance_scales]
+    report = {
+        "model": str(model or "shipped default"),
+        "reader": str(reader_path or DEFAULT_READER),
+        "verifier": str(verifier_path) if verifier_path else None,
+        **stage_metrics(pipe, reader, *real_clocks(data)),
+    }
+    report["rows"] = [
+        qvae_row(pipe, reader, out, g, times, seed, n_diversity, verifier, str(verifier_path), **sampling)
+        for g in guidance_scales
+    ]
     if cvae_path:
         report["rows"].append(cvae_row(cvae_path, reader, out, times, seed, n_diversity))
     styled = styled_rows(pipe, reader, out, seed, n=len(times), **sampling)
@@ -247,8 +330,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="pipeline folder (default: the shipped weights)")
     p.add_argument("--out", default="out/eval", help="folder for report.json, report.md and grids")
     p.add_argument("--reader", help="clock reader folder that judges (default: the shipped reader)")
-    p.add_argument("--verifier", help="clock reader folder: the pipeline redraws clocks it doubts "
-                                      "(judge with a different --reader)")
+    p.add_argument(
+        "--verifier",
+        help="clock reader folder: the pipeline redraws clocks it doubts (judge with a different --reader)",
+    )
     p.add_argument("--cvae", help="a trained conditional VAE folder to measure side by side")
     p.add_argument("--data", help="dataset folder whose test split gives the real clocks")
     p.add_argument("--guidance", default="1,2,3", help="comma-separated guidance scales")
@@ -266,9 +351,22 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--guidance must be comma-separated numbers, got {args.guidance!r}") from None
     if not 1 <= args.times <= 720 or 720 % args.times:
         raise ValueError(f"--times must divide 720 (e.g. 720, 240, 144, 72), got {args.times}")
-    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("min_p", args.min_p))
-                if v is not None}
-    report = evaluate_pipeline(args.model, args.out, args.reader, args.cvae, args.data, scales, seed=args.seed,
-                      times=ALL_TIMES[::720 // args.times], verifier_path=args.verifier, **sampling)
+    sampling = {
+        k: v
+        for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("min_p", args.min_p))
+        if v is not None
+    }
+    report = evaluate_pipeline(
+        args.model,
+        args.out,
+        args.reader,
+        args.cvae,
+        args.data,
+        scales,
+        seed=args.seed,
+        times=ALL_TIMES[:: 720 // args.times],
+        verifier_path=args.verifier,
+        **sampling,
+    )
     print(_markdown(report))
     print(f"report written to {Path(args.out).resolve()}/report.md")

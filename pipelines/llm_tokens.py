@@ -90,7 +90,7 @@ def text_to_ids(text: str, codebook_size: int | None = None) -> torch.Tensor:
     code ``>= codebook_size`` (when given).
     """
     start, end = find_image_span(text)
-    body = re.sub(r"\s+", "", text[start + len(BOI):end - len(EOI)])
+    body = re.sub(r"\s+", "", text[start + len(BOI) : end - len(EOI)])
     tokens = _TOKEN.findall(body)
     if "".join(tokens) != body:
         stray = _TOKEN.sub(" ", body).split()[0]
@@ -113,8 +113,9 @@ def text_to_ids(text: str, codebook_size: int | None = None) -> torch.Tensor:
     if len(codes) != h * w:
         raise ValueError(f"the grid marker {tokens[0]} asks for {h * w} codes, the span holds {len(codes)}")
     if row_at and row_at != [w * r for r in range(1, h)]:
-        raise ValueError(f"{ROW} separators must sit between the {h} rows of {w} codes "
-                         f"(found after codes {row_at[:8]})")
+        raise ValueError(
+            f"{ROW} separators must sit between the {h} rows of {w} codes (found after codes {row_at[:8]})"
+        )
     ids = torch.tensor(codes, dtype=torch.long).view(h, w)
     if codebook_size is not None and codes and max(codes) >= codebook_size:
         raise ValueError(f"code {max(codes)} is outside the codebook (size {codebook_size})")
@@ -167,8 +168,9 @@ class ImageTokenMap:
         return cls(int(d["codebook_size"]), int(d["offset"]), {k: int(v) for k, v in d["markers"].items()})
 
 
-def extend_tokenizer(tokenizer, codebook_size: int, grid_shapes=DEFAULT_GRID_SHAPES,
-                     save_dir: str | Path | None = None) -> ImageTokenMap:
+def extend_tokenizer(
+    tokenizer, codebook_size: int, grid_shapes=DEFAULT_GRID_SHAPES, save_dir: str | Path | None = None
+) -> ImageTokenMap:
     """Add the ``K`` image tokens (contiguous ids) and the markers to a fast tokenizer.
 
     The tokens are added as non-special, non-normalized added tokens, so they match exactly
@@ -187,8 +189,10 @@ def extend_tokenizer(tokenizer, codebook_size: int, grid_shapes=DEFAULT_GRID_SHA
     vocab = tokenizer.get_vocab()
     present = [t for t in images if t in vocab]
     if present and len(present) != len(images):
-        raise ValueError(f"the tokenizer already holds {len(present)} of the {codebook_size} image tokens; "
-                         "start from the plain text tokenizer")
+        raise ValueError(
+            f"the tokenizer already holds {len(present)} of the {codebook_size} image tokens; "
+            "start from the plain text tokenizer"
+        )
     if not present:
         before = len(tokenizer)
         tokenizer.add_tokens([AddedToken(t, single_word=False, normalized=False, special=False) for t in images])
@@ -239,8 +243,12 @@ def train_text_tokenizer(texts, vocab_size: int = 512):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[eos], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[eos],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(list(texts), trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eos, eos_token=eos, pad_token=eos)
 
@@ -264,7 +272,7 @@ def span_grammar(prompt_len: int, mapping: ImageTokenMap, grid_shape):
             if step == 0:
                 allowed[:, marker] = 0
             elif step <= count:
-                allowed[:, images.start:images.stop] = 0
+                allowed[:, images.start : images.stop] = 0
             else:
                 allowed[:, eoi] = 0
             return scores + allowed
@@ -273,8 +281,17 @@ def span_grammar(prompt_len: int, mapping: ImageTokenMap, grid_shape):
 
 
 @torch.no_grad()
-def draw_grids(lm, tokenizer, mapping: ImageTokenMap, prompts: list[str], grid_shape, seed: int = 0,
-               temperature: float = 1.0, top_k: int | None = None, batch_size: int = 256) -> torch.Tensor:
+def draw_grids(
+    lm,
+    tokenizer,
+    mapping: ImageTokenMap,
+    prompts: list[str],
+    grid_shape,
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    batch_size: int = 256,
+) -> torch.Tensor:
     """Sample one image per prompt (each ending in ``<boi>``): ``LongTensor [N, h, w]`` of codes.
 
     Prompts are batched by their token length (no padding), in a fixed order, after
@@ -290,14 +307,20 @@ def draw_grids(lm, tokenizer, mapping: ImageTokenMap, prompts: list[str], grid_s
     torch.manual_seed(seed)
     for n, rows in sorted(by_length.items()):
         for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
+            chunk = rows[start : start + batch_size]
             input_ids = torch.tensor([encoded[i] for i in chunk], device=device)
-            seqs = lm.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                               max_new_tokens=h * w + 2, do_sample=True,
-                               temperature=temperature, top_k=top_k or 0, top_p=1.0,
-                               logits_processor=[span_grammar(n, mapping, grid_shape)],
-                               pad_token_id=tokenizer.pad_token_id)
-            out[chunk] = mapping.token_ids_to_codes(seqs[:, n + 1:n + 1 + h * w].cpu()).view(-1, h, w)
+            seqs = lm.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_new_tokens=h * w + 2,
+                do_sample=True,
+                temperature=temperature,
+                top_k=top_k or 0,
+                top_p=1.0,
+                logits_processor=[span_grammar(n, mapping, grid_shape)],
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            out[chunk] = mapping.token_ids_to_codes(seqs[:, n + 1 : n + 1 + h * w].cpu()).view(-1, h, w)
     return out
 
 
@@ -308,10 +331,15 @@ def caption_grids(lm, tokenizer, ids: torch.Tensor, max_new_tokens: int = 16, ba
     texts = []
     for chunk in torch.as_tensor(ids).split(batch_size):
         input_ids = torch.tensor(tokenizer([ids_to_text(g) for g in chunk]).input_ids, device=device)
-        seqs = lm.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
-                           max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                           eos_token_id=tokenizer.eos_token_id)
-        texts += tokenizer.batch_decode(seqs[:, input_ids.shape[1]:], skip_special_tokens=True)
+        seqs = lm.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        texts += tokenizer.batch_decode(seqs[:, input_ids.shape[1] :], skip_special_tokens=True)
     return texts
 
 

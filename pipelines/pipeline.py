@@ -55,21 +55,28 @@ def _load(loader, path: Path, what: str, dtype: torch.dtype | None, device):
 
 def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
     """Every field of ``model_index.json`` that describes the stages must agree with them."""
+
     def disagree(key, value, actual):
-        raise ValueError(f"{str(path / INDEX)!r} disagrees with its stages: it says {key}={value!r} "
-                         f"but the stages have {actual!r}")
+        raise ValueError(
+            f"{str(path / INDEX)!r} disagrees with its stages: it says {key}={value!r} but the stages have {actual!r}"
+        )
 
     names = [c.__name__ for c in cls.__mro__]
     if "_class_name" in index and index["_class_name"] not in names:
         disagree("_class_name", index["_class_name"], cls.__name__)
-    stages = {"tokenizer": [type(tokenizer).__module__.split(".")[0], type(tokenizer).__name__],
-              "prior": ["transformers", type(prior).__name__]}
+    stages = {
+        "tokenizer": [type(tokenizer).__module__.split(".")[0], type(tokenizer).__name__],
+        "prior": ["transformers", type(prior).__name__],
+    }
     for key, actual in stages.items():
         if key in index and index[key] != actual:
             disagree(key, index[key], actual)
     vocab = prior_vocab(prior)
-    actual = {"codebook_size": tokenizer.config.codebook_size, "grid_shape": list(vocab.grid_shape),
-              "fields": vocab.to_dict()["fields"]}
+    actual = {
+        "codebook_size": tokenizer.config.codebook_size,
+        "grid_shape": list(vocab.grid_shape),
+        "fields": vocab.to_dict()["fields"],
+    }
     for key, value in actual.items():
         if key in index and index[key] != value:
             disagree(key, index[key], value)
@@ -80,12 +87,16 @@ def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
         except (TypeError, ValueError) as e:
             raise ValueError(f"{str(path / INDEX)!r} has an invalid image_size={size!r} ({e})") from e
         if grid != list(vocab.grid_shape):
-            raise ValueError(f"{str(path / INDEX)!r} disagrees with its stages: its image_size={size} makes a "
-                             f"{grid} grid but the prior models {list(vocab.grid_shape)}")
+            raise ValueError(
+                f"{str(path / INDEX)!r} disagrees with its stages: its image_size={size} makes a "
+                f"{grid} grid but the prior models {list(vocab.grid_shape)}"
+            )
     sampling = index.get("sampling")
     if sampling is not None and (not isinstance(sampling, dict) or set(sampling) - set(SAMPLING_DEFAULTS)):
-        raise ValueError(f"{str(path / INDEX)!r} has an invalid sampling={sampling!r}: expected an object with "
-                         f"keys among {', '.join(SAMPLING_DEFAULTS)}")
+        raise ValueError(
+            f"{str(path / INDEX)!r} has an invalid sampling={sampling!r}: expected an object with "
+            f"keys among {', '.join(SAMPLING_DEFAULTS)}"
+        )
 
 
 def _has_time(conditions: Mapping) -> bool:
@@ -98,9 +109,11 @@ def check_request(prompts: int, num_images_per_prompt: int, max_images: int | No
         raise ValueError(f"num_images_per_prompt must be at least 1, got {num_images_per_prompt}")
     total = prompts * num_images_per_prompt
     if max_images is not None and total > max_images:
-        raise ValueError(f"asked for {total} clocks ({prompts} prompt(s) x {num_images_per_prompt}), more than the "
-                         f"limit of {max_images} per call; raise it with max_images={total} (qvae generate: "
-                         f"--max-images {total}) or ask in several calls")
+        raise ValueError(
+            f"asked for {total} clocks ({prompts} prompt(s) x {num_images_per_prompt}), more than the "
+            f"limit of {max_images} per call; raise it with max_images={total} (qvae generate: "
+            f"--max-images {total}) or ask in several calls"
+        )
 
 
 class ClockPipeline:
@@ -119,8 +132,10 @@ class ClockPipeline:
         if k_tok != k_prior:
             raise ValueError(f"the stages disagree: tokenizer has {k_tok} codes, prior models {k_prior}")
         if grid_tok != grid_prior:
-            raise ValueError(f"the stages disagree: tokenizer makes a {grid_tok} grid at {self.image_size}px, "
-                             f"prior models {grid_prior}")
+            raise ValueError(
+                f"the stages disagree: tokenizer makes a {grid_tok} grid at {self.image_size}px, "
+                f"prior models {grid_prior}"
+            )
         self.grid_shape: tuple[int, int] = grid_prior  # read once: the vocabulary lives in the prior's config
         self.vocab = vocab
         self.fields: dict[str, tuple] = {f.name: f.values for f in vocab.fields}
@@ -139,8 +154,12 @@ class ClockPipeline:
         return self
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, dtype: torch.dtype | None = torch.float32,
-                        device: str | torch.device | None = None) -> ClockPipeline:
+    def from_pretrained(
+        cls,
+        path: str | Path | None = None,
+        dtype: torch.dtype | None = torch.float32,
+        device: str | torch.device | None = None,
+    ) -> ClockPipeline:
         """Load a pipeline folder; with no argument, the default weights shipped with qvae.
 
         Both stages go through the one strict loader (``shared.loading``): safetensors only, every
@@ -149,8 +168,10 @@ class ClockPipeline:
         """
         path = Path(path) if path is not None else DEFAULT_PIPELINE
         if not (path / INDEX).is_file():
-            raise FileNotFoundError(f"no pipeline at {str(path)!r}: expected {INDEX}, tokenizer/ and prior/ "
-                                    f"(write one with `qvae train` or ClockPipeline.save_pretrained)")
+            raise FileNotFoundError(
+                f"no pipeline at {str(path)!r}: expected {INDEX}, tokenizer/ and prior/ "
+                f"(write one with `qvae train` or ClockPipeline.save_pretrained)"
+            )
         try:
             index = json.loads((path / INDEX).read_text())
         except json.JSONDecodeError as e:
@@ -190,8 +211,14 @@ class ClockPipeline:
         return parse_prompt(prompt, self.fields)
 
     @torch.inference_mode()
-    def generate_ids(self, conditions: Sequence[Mapping], num_images_per_prompt: int = 1, seed: int | None = None,
-                     batch_size: int = 256, **sampling) -> torch.Tensor:
+    def generate_ids(
+        self,
+        conditions: Sequence[Mapping],
+        num_images_per_prompt: int = 1,
+        seed: int | None = None,
+        batch_size: int = 256,
+        **sampling,
+    ) -> torch.Tensor:
         """Code grids ``[len(conditions) * n, h, w]``, condition-major, in batches of at most ``batch_size``.
 
         Each condition is ``{field: value}``; a field not given is left open."""
@@ -200,8 +227,15 @@ class ClockPipeline:
         conditions = list(conditions)
         out = []
         for i in range(0, len(conditions), per_batch):
-            out.append(sample(self.prior, conditions[i:i + per_batch], num_per_condition=num_images_per_prompt,
-                              seed=None if seed is None else seed + i, **opts))
+            out.append(
+                sample(
+                    self.prior,
+                    conditions[i : i + per_batch],
+                    num_per_condition=num_images_per_prompt,
+                    seed=None if seed is None else seed + i,
+                    **opts,
+                )
+            )
         return torch.cat(out)
 
     @torch.inference_mode()
@@ -209,9 +243,17 @@ class ClockPipeline:
         return self.tokenizer.decode(ids.to(self.tokenizer.device))
 
     @torch.inference_mode()
-    def draw(self, conditions: Sequence[Mapping], num_images_per_prompt: int = 1, seed: int | None = None,
-             verifier: ClockReader | None = None, max_redraws: int = 2, min_confidence: float = MIN_CONFIDENCE,
-             max_images: int | None = MAX_IMAGES, **sampling) -> torch.Tensor:
+    def draw(
+        self,
+        conditions: Sequence[Mapping],
+        num_images_per_prompt: int = 1,
+        seed: int | None = None,
+        verifier: ClockReader | None = None,
+        max_redraws: int = 2,
+        min_confidence: float = MIN_CONFIDENCE,
+        max_images: int | None = MAX_IMAGES,
+        **sampling,
+    ) -> torch.Tensor:
         """Images ``[len(conditions) * n, 3, H, W]`` in ``[-1, 1]``, condition-major.
 
         With a ``verifier`` (a clock reader), every clock asked for a time that the reader is
@@ -236,8 +278,9 @@ class ClockPipeline:
             if len(redo) == 0:
                 break
             # a seed per attempt, far from the seed + i that generate_ids gives its batches
-            ids = self.generate_ids([rows[i] for i in redo.tolist()],
-                                    seed=None if seed is None else seed + 100_003 * attempt, **sampling)
+            ids = self.generate_ids(
+                [rows[i] for i in redo.tolist()], seed=None if seed is None else seed + 100_003 * attempt, **sampling
+            )
             new = self.decode(ids)
             new_confidence = verifier.confidence(new, want_h[redo], want_m[redo])
             better = new_confidence > confidence[redo]  # keep the best attempt, not the last
@@ -245,9 +288,15 @@ class ClockPipeline:
             confidence[redo[better]] = new_confidence[better]
         return images
 
-    def generate(self, conditions: Mapping | Sequence[Mapping], num_images: int = 1, seed: int | None = None,
-                 verifier: ClockReader | None = None, max_images: int | None = MAX_IMAGES,
-                 **sampling) -> list[Image.Image]:
+    def generate(
+        self,
+        conditions: Mapping | Sequence[Mapping],
+        num_images: int = 1,
+        seed: int | None = None,
+        verifier: ClockReader | None = None,
+        max_images: int | None = MAX_IMAGES,
+        **sampling,
+    ) -> list[Image.Image]:
         """``num_images`` pictures for each ``{field: value}`` (e.g. ``{"hour": 3, "minute": 15,
         "face_color": "red"}``); fields not given are left open and drawn as the data has them. An
         unknown field or value is a ValueError that lists what is accepted."""
@@ -257,10 +306,20 @@ class ClockPipeline:
         images = self.draw(conditions, num_images, seed=seed, verifier=verifier, max_images=max_images, **sampling)
         return to_pil(images)
 
-    def __call__(self, prompt: str | Sequence[str], num_images_per_prompt: int = 1, guidance_scale: float | None = None,
-                 temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
-                 seed: int | None = None, min_p: float | None = None, verifier: ClockReader | None = None,
-                 max_redraws: int = 2, max_images: int | None = MAX_IMAGES) -> list[Image.Image]:
+    def __call__(
+        self,
+        prompt: str | Sequence[str],
+        num_images_per_prompt: int = 1,
+        guidance_scale: float | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        min_p: float | None = None,
+        verifier: ClockReader | None = None,
+        max_redraws: int = 2,
+        max_images: int | None = MAX_IMAGES,
+    ) -> list[Image.Image]:
         """Pictures for one prompt or a list, ``num_images_per_prompt`` each, prompt-major.
 
         A prompt names a time and/or values of the pipeline's fields ("a red square clock at ten
@@ -275,7 +334,17 @@ class ClockPipeline:
         for r in read:
             if r.unused:
                 warnings.warn(f"words not used from {r.text!r}: {', '.join(r.unused)}", stacklevel=2)
-        images = self.draw([r.conditions for r in read], num_images_per_prompt, seed=seed, verifier=verifier,
-                           max_redraws=max_redraws, max_images=max_images, guidance_scale=guidance_scale,
-                           temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
+        images = self.draw(
+            [r.conditions for r in read],
+            num_images_per_prompt,
+            seed=seed,
+            verifier=verifier,
+            max_redraws=max_redraws,
+            max_images=max_images,
+            guidance_scale=guidance_scale,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            min_p=min_p,
+        )
         return to_pil(images)

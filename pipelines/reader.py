@@ -58,9 +58,14 @@ class ClockReaderConfig(PretrainedConfig):
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 class ClockReader(PreTrainedModel):
@@ -74,8 +79,13 @@ class ClockReader(PreTrainedModel):
         super().__init__(config)
         w = config.width
         # a strided stem first: full-resolution convolutions would cost most of the compute
-        self.features = nn.Sequential(nn.Conv2d(3, w, 4, stride=2, padding=1), nn.ReLU(inplace=True),
-                                      _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 4 * w))
+        self.features = nn.Sequential(
+            nn.Conv2d(3, w, 4, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            _block(w, 2 * w),
+            _block(2 * w, 4 * w),
+            _block(4 * w, 4 * w),
+        )
         side = config.image_size // 16
         self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * side * side, 256), nn.ReLU(inplace=True))
         self.hour_head = nn.Linear(256, 12)
@@ -146,14 +156,17 @@ class ClockReader(PreTrainedModel):
         return torch.cat(out)
 
 
-def load_reader(path: str | Path | None = None, dtype: torch.dtype | None = torch.float32,
-                device: str | torch.device | None = None) -> ClockReader:
+def load_reader(
+    path: str | Path | None = None, dtype: torch.dtype | None = torch.float32, device: str | torch.device | None = None
+) -> ClockReader:
     """A saved clock reader folder (default: the one shipped with qvae) in eval mode, computing in ``dtype``
     (float32 unless asked). Strict: see ``shared.loading``."""
     path = Path(path) if path else DEFAULT_READER
     if not path.is_dir():
-        raise FileNotFoundError(f"no clock reader at {str(path)!r} (`qvae train` writes one to OUT/reader, "
-                                f"or `python -m pipelines.reader --out DIR` trains one)")
+        raise FileNotFoundError(
+            f"no clock reader at {str(path)!r} (`qvae train` writes one to OUT/reader, "
+            f"or `python -m pipelines.reader --out DIR` trains one)"
+        )
     return load_pretrained(ClockReader, path, dtype=dtype, device=device, what="clock reader")
 
 
@@ -169,12 +182,16 @@ def reader_accuracy(reader: ClockReader, images: torch.Tensor, hours, minutes) -
     """Share of images read within the tolerance, and the mean circular error in minutes."""
     ph, pm = reader.read(images)
     err = circular_error(ph, pm, hours, minutes).float()
-    return {"accuracy": (err <= TOLERANCE).float().mean().item(), "mean_error_minutes": err.mean().item(),
-            "n": len(err)}
+    return {
+        "accuracy": (err <= TOLERANCE).float().mean().item(),
+        "mean_error_minutes": err.mean().item(),
+        "n": len(err),
+    }
 
 
-def field_accuracy(reader: ClockReader, images: torch.Tensor, conditions: Sequence[Mapping[str, object]]
-                   ) -> dict[str, float]:
+def field_accuracy(
+    reader: ClockReader, images: torch.Tensor, conditions: Sequence[Mapping[str, object]]
+) -> dict[str, float]:
     """How often each asked style field is honoured: ``{field: share of the images asked for it
     whose value the reader reads as asked}``.
 
@@ -192,16 +209,20 @@ def field_accuracy(reader: ClockReader, images: torch.Tensor, conditions: Sequen
             if name in TIME_FIELDS or value is None:
                 continue
             if name not in known:
-                raise ValueError(f"this reader does not read {name!r}; it reads "
-                                 f"{', '.join(known) or 'no style field'} (and the time)")
+                raise ValueError(
+                    f"this reader does not read {name!r}; it reads "
+                    f"{', '.join(known) or 'no style field'} (and the time)"
+                )
             if str(value) not in known[name]:
                 raise ValueError(f"unknown {name} {value!r}; the reader knows {', '.join(known[name])}")
             asked.setdefault(name, []).append((i, known[name].index(str(value))))
     if not asked:
         return {}
     ids = reader.read_field_ids(images)
-    return {name: sum(int(ids[name][i]) == want for i, want in pairs) / len(pairs)
-            for name, pairs in sorted(asked.items(), key=lambda kv: list(known).index(kv[0]))}
+    return {
+        name: sum(int(ids[name][i]) == want for i, want in pairs) / len(pairs)
+        for name, pairs in sorted(asked.items(), key=lambda kv: list(known).index(kv[0]))
+    }
 
 
 # ---- training data: clock i of a stream is rendered from (stream, i) alone
@@ -236,9 +257,12 @@ class RenderedClocks(torch.utils.data.Dataset):
         if not 0 <= i < self.n:
             raise IndexError(i)
         image, hour, minute, labels = clock_sample(self.stream, i, self.size, **self.fixed)
-        return {"images": torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous(),
-                "hour": hour, "minute": minute,
-                "fields": torch.tensor([values.index(labels[f]) for f, values in STYLE_FIELDS.items()])}
+        return {
+            "images": torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous(),
+            "hour": hour,
+            "minute": minute,
+            "fields": torch.tensor([values.index(labels[f]) for f, values in STYLE_FIELDS.items()]),
+        }
 
     def batch(self) -> dict:
         """Every row, stacked: images as floats in ``[-1, 1]``."""
@@ -309,29 +333,36 @@ def measure_reader(reader: ClockReader, val: dict, held_out: dict | None = None)
     if reader.fields:
         ids = reader.read_field_ids(val["images"])
         order = list(STYLE_FIELDS)
-        accs = {name: (ids[name] == val["fields"][:, order.index(name)]).float().mean().item()
-                for name in reader.fields if name in STYLE_FIELDS}
+        accs = {
+            name: (ids[name] == val["fields"][:, order.index(name)]).float().mean().item()
+            for name in reader.fields
+            if name in STYLE_FIELDS
+        }
         out |= {f"field/{k}": v for k, v in accs.items()}
         out["field_mean"] = sum(accs.values()) / len(accs)
     if held_out is not None:
-        out["time_accuracy_held_out_style"] = reader_accuracy(reader, held_out["images"], held_out["hour"],
-                                                              held_out["minute"])["accuracy"]
+        out["time_accuracy_held_out_style"] = reader_accuracy(
+            reader, held_out["images"], held_out["hour"], held_out["minute"]
+        )["accuracy"]
     return out
 
 
 def validation_clocks(n: int = 1000, size: int = 64) -> tuple[dict, dict]:
     """The fixed validation clocks (every style outside the held-out region) and ``n // 5`` of the
     held-out style region, as stacked rows."""
-    return (RenderedClocks(n, VALIDATION_STREAM, size).batch(),
-            RenderedClocks(max(1, n // 5), HELD_OUT_STREAM, size, **HELD_OUT_STYLE).batch())
+    return (
+        RenderedClocks(n, VALIDATION_STREAM, size).batch(),
+        RenderedClocks(max(1, n // 5), HELD_OUT_STREAM, size, **HELD_OUT_STYLE).batch(),
+    )
 
 
 def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
     """Train a reader from scratch on freshly rendered clocks (no dataset needed) through ``fit``;
     saved to ``args.out/model``. Returns ``(model, metrics)``: the last evaluation on the fixed
     validation clocks (``time_accuracy``, ``field/<name>``, ``time_accuracy_held_out_style``)."""
-    config = ClockReaderConfig(image_size=args.image_size, width=args.width,
-                               fields=STYLE_FIELDS if args.fields else None)
+    config = ClockReaderConfig(
+        image_size=args.image_size, width=args.width, fields=STYLE_FIELDS if args.fields else None
+    )
     train = RenderedClocks(args.steps * args.batch_size * args.grad_accum, train_stream(args.seed), args.image_size)
     val, held_out = validation_clocks(args.val_size, args.image_size)
     order = list(STYLE_FIELDS)
@@ -346,8 +377,10 @@ def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
             return time_loss
         field_losses = [F.cross_entropy(v.float(), batch["fields"][:, order.index(k)]) for k, v in fl.items()]
         field_loss = torch.stack(field_losses).mean()
-        return time_loss + args.field_weight * field_loss, {"time_loss": time_loss.detach(),
-                                                            "field_loss": field_loss.detach()}
+        return time_loss + args.field_weight * field_loss, {
+            "time_loss": time_loss.detach(),
+            "field_loss": field_loss.detach(),
+        }
 
     def evaluate(model, step):
         return measure_reader(model, val, held_out)
@@ -366,5 +399,8 @@ def run(args: ReaderTrainingArguments) -> None:
 if __name__ == "__main__":
     from transformers import HfArgumentParser
 
-    run(*HfArgumentParser(ARGUMENTS, prog="python -m pipelines.reader").parse_args_into_dataclasses(
-        look_for_args_file=False))
+    run(
+        *HfArgumentParser(ARGUMENTS, prog="python -m pipelines.reader").parse_args_into_dataclasses(
+            look_for_args_file=False
+        )
+    )

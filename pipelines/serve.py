@@ -23,16 +23,24 @@ import argparse
 import os
 import random
 
-from shared.errors import UserError
 from shared.clocks import STYLE_FIELDS
+from shared.errors import UserError
 from shared.prompts import parse_prompt
 from shared.time_prompts import format_time
 
 CLOCK_FIELDS = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
 
 MAX_IMAGES = 64
-EXAMPLES = ["quarter past three", "ten to six", "10:10", "half past seven", "noon", "twenty-five to four",
-            "4:40 pm", "7h05"]
+EXAMPLES = [
+    "quarter past three",
+    "ten to six",
+    "10:10",
+    "half past seven",
+    "noon",
+    "twenty-five to four",
+    "4:40 pm",
+    "7h05",
+]
 # 64 px clocks shown large: keep their pixels sharp instead of letting the browser blur them
 CSS = "#gallery img { image-rendering: pixelated; }"
 
@@ -48,7 +56,9 @@ def _gradio():
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="pipeline folder (default: the weights shipped with qvae)")
-    p.add_argument("--reader", help="clock-reader folder for the captions and the redraw check (default: the shipped reader)")
+    p.add_argument(
+        "--reader", help="clock-reader folder for the captions and the redraw check (default: the shipped reader)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--max-images", type=int, default=MAX_IMAGES, help="most images one request may ask for")
@@ -61,8 +71,10 @@ def caption(reader, images, hour: int, minute: int) -> list[str]:
 
     hours, minutes = reader.read(images)
     errors = circular_error(hours, minutes, hour, minute)
-    return [f"shows {format_time(int(h), int(m))} {'✓' if e <= TOLERANCE else '✗'}"
-            for h, m, e in zip(hours, minutes, errors)]
+    return [
+        f"shows {format_time(int(h), int(m))} {'✓' if e <= TOLERANCE else '✗'}"
+        for h, m, e in zip(hours, minutes, errors)
+    ]
 
 
 def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
@@ -71,15 +83,27 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
     gr = _gradio()
     from shared.images import to_pil
 
-    def generate(prompt: str, num_images: int, guidance_scale: float, seed: int | None,
-                 temperature: float = pipe.sampling["temperature"], verify: bool = True):
+    def generate(
+        prompt: str,
+        num_images: int,
+        guidance_scale: float,
+        seed: int | None,
+        temperature: float = pipe.sampling["temperature"],
+        verify: bool = True,
+    ):
         try:
             conditions = pipe.read_prompt(prompt or "").conditions
             num_images = int(num_images)
             if not 1 <= num_images <= max_images:
                 raise ValueError(f"num_images must be between 1 and {max_images}, got {num_images}")
-            images = pipe.draw([conditions], num_images, seed=int(seed or 0), verifier=reader if verify else None,
-                               guidance_scale=float(guidance_scale), temperature=float(temperature))
+            images = pipe.draw(
+                [conditions],
+                num_images,
+                seed=int(seed or 0),
+                verifier=reader if verify else None,
+                guidance_scale=float(guidance_scale),
+                temperature=float(temperature),
+            )
         except ValueError as e:  # the user's input: show the message in the page, not a traceback
             raise gr.Error(str(e), print_exception=False) from e
         if "hour" not in conditions:  # a style without a time: nothing for the reader to check
@@ -109,18 +133,22 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
     generate = make_generate(pipe, reader, max_images)
     size = pipe.image_size
     with gr.Blocks(title="qvae: clocks from time prompts") as demo:
-        gr.Markdown(f"# qvae\nType a time, in digits or words, and get clocks that show it "
-                    f"({size}x{size} px, drawn on the CPU by a VQ-VAE tokenizer + autoregressive prior). "
-                    "Each caption is the time a separate clock-reading network reads off the picture.")
+        gr.Markdown(
+            f"# qvae\nType a time, in digits or words, and get clocks that show it "
+            f"({size}x{size} px, drawn on the CPU by a VQ-VAE tokenizer + autoregressive prior). "
+            "Each caption is the time a separate clock-reading network reads off the picture."
+        )
         with gr.Row():
-            prompt = gr.Textbox(label="Time", placeholder="quarter past three", value="quarter past three",
-                                scale=4, elem_id="prompt")
+            prompt = gr.Textbox(
+                label="Time", placeholder="quarter past three", value="quarter past three", scale=4, elem_id="prompt"
+            )
             draw = gr.Button("Draw", variant="primary", scale=1, elem_id="draw")
         gr.Examples(EXAMPLES, inputs=prompt, label="Try")
         with gr.Row():
             num_images = gr.Slider(1, max_images, value=8, step=1, label="Number of images")
-            guidance = gr.Slider(0, 5, value=pipe.sampling["guidance_scale"], step=0.5,
-                                 label="Guidance scale (1 = none)")
+            guidance = gr.Slider(
+                0, 5, value=pipe.sampling["guidance_scale"], step=0.5, label="Guidance scale (1 = none)"
+            )
             temperature = gr.Slider(0.1, 1.5, value=pipe.sampling["temperature"], step=0.05, label="Temperature")
         with gr.Row():
             seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
@@ -128,14 +156,26 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
                 randomize = gr.Checkbox(value=False, label="Random seed")
                 verify = gr.Checkbox(value=True, label="Redraw clocks the reader doubts (at most twice)")
         status = gr.Markdown(elem_id="status")
-        gallery = gr.Gallery(label="Clocks", columns=4, height="auto", format="png", elem_id="gallery",
-                             object_fit="contain")
+        gallery = gr.Gallery(
+            label="Clocks", columns=4, height="auto", format="png", elem_id="gallery", object_fit="contain"
+        )
         # always_last: a Draw pressed while clocks are being drawn runs next, instead of being dropped
-        event = gr.on([draw.click, prompt.submit], lambda p, s, r: prepare(p, s, r, pipe.fields), [prompt, seed, randomize],
-                      [seed, status], queue=False,
-                      api_visibility="private", trigger_mode="always_last")
-        event.then(generate, [prompt, num_images, guidance, seed, temperature, verify], gallery, api_name="generate",
-                   trigger_mode="always_last")
+        event = gr.on(
+            [draw.click, prompt.submit],
+            lambda p, s, r: prepare(p, s, r, pipe.fields),
+            [prompt, seed, randomize],
+            [seed, status],
+            queue=False,
+            api_visibility="private",
+            trigger_mode="always_last",
+        )
+        event.then(
+            generate,
+            [prompt, num_images, guidance, seed, temperature, verify],
+            gallery,
+            api_name="generate",
+            trigger_mode="always_last",
+        )
     return demo.queue(default_concurrency_limit=1, max_size=32)
 
 

@@ -41,8 +41,9 @@ DEFAULT_SHARD_ROWS = 10_000
 IMAGE_COLUMN = "image"
 
 
-def load_tokenizer(path: str | Path, dtype: torch.dtype | None = torch.float32,
-                   device: str | torch.device | None = None):
+def load_tokenizer(
+    path: str | Path, dtype: torch.dtype | None = torch.float32, device: str | torch.device | None = None
+):
     """``stage1_vqvae.load_tokenizer``, the one tokenizer loader (imported on use: ``qvae tokenize --help`` stays fast)."""
     from stage1_vqvae import load_tokenizer
 
@@ -63,8 +64,13 @@ def _model_info(model) -> dict:
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return {"codebook_size": k, "grid_shape": list(grid), "image_size": [h, w],
-            "downsample": getattr(cfg, "downsample", None), "weights_sha256": digest.hexdigest()}
+    return {
+        "codebook_size": k,
+        "grid_shape": list(grid),
+        "image_size": [h, w],
+        "downsample": getattr(cfg, "downsample", None),
+        "weights_sha256": digest.hexdigest(),
+    }
 
 
 def _as_dataset_dict(data) -> datasets.DatasetDict:
@@ -118,7 +124,8 @@ class _Encoder:
                     where = f" ({img.filename})" if getattr(img, "filename", "") else ""
                     raise ValueError(
                         f"an image in split {self.split!r}{where} is {img.width}x{img.height} pixels but the "
-                        f"tokenizer expects {w}x{h}; resize the data or pass --resize")
+                        f"tokenizer expects {w}x{h}; resize the data or pass --resize"
+                    )
         x = to_tensor(images, size=(h, w)).to(self.device, self.dtype)
         with torch.inference_mode():
             ids = self.model.encode(x)
@@ -150,8 +157,10 @@ def _check_job(partial: Path, job: dict) -> None:
         old = json.loads(path.read_text())
         if old != job:
             diff = sorted(k for k in set(old) | set(job) if old.get(k) != job.get(k))
-            raise ValueError(f"an unfinished export with other settings ({', '.join(diff)}) is at "
-                             f"{str(partial)!r}; delete it or rerun with the same tokenizer and data")
+            raise ValueError(
+                f"an unfinished export with other settings ({', '.join(diff)}) is at "
+                f"{str(partial)!r}; delete it or rerun with the same tokenizer and data"
+            )
     else:
         partial.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -159,9 +168,17 @@ def _check_job(partial: Path, job: dict) -> None:
         tmp.rename(path)
 
 
-def export_tokens(model, data, out: str | Path, format: str = "arrow", batch_size: int = 256,
-                  on_size_mismatch: str = "resize", num_shards: int | None = None,
-                  progress: bool = True, max_shards: int | None = None) -> dict:
+def export_tokens(
+    model,
+    data,
+    out: str | Path,
+    format: str = "arrow",
+    batch_size: int = 256,
+    on_size_mismatch: str = "resize",
+    num_shards: int | None = None,
+    progress: bool = True,
+    max_shards: int | None = None,
+) -> dict:
     """Encode every image of ``data`` with the stage-1 ``model`` and write the ids to ``out``.
 
     ``model``: a stage-1 model or its folder. ``data``: a ``DatasetDict`` / ``Dataset``, a
@@ -187,18 +204,36 @@ def export_tokens(model, data, out: str | Path, format: str = "arrow", batch_siz
     counts = _shard_counts(ds, num_shards)
     out = Path(out)
     partial = _partial_dir(out)
-    job = {**info, "on_size_mismatch": on_size_mismatch,
-           "splits": {name: {"num_rows": len(split), "num_shards": counts[name],
-                             "columns": split.column_names} for name, split in ds.items()}}
+    job = {
+        **info,
+        "on_size_mismatch": on_size_mismatch,
+        "splits": {
+            name: {"num_rows": len(split), "num_shards": counts[name], "columns": split.column_names}
+            for name, split in ds.items()
+        },
+    }
     _check_job(partial, job)
 
     with _quiet_datasets():
-        return _export(model, ds, out, partial, info, counts, format, batch_size, on_size_mismatch,
-                       progress, max_shards, tokenizer_path)
+        return _export(
+            model,
+            ds,
+            out,
+            partial,
+            info,
+            counts,
+            format,
+            batch_size,
+            on_size_mismatch,
+            progress,
+            max_shards,
+            tokenizer_path,
+        )
 
 
-def _export(model, ds, out, partial, info, counts, format, batch_size, on_size_mismatch, progress,
-            max_shards, tokenizer_path) -> dict:
+def _export(
+    model, ds, out, partial, info, counts, format, batch_size, on_size_mismatch, progress, max_shards, tokenizer_path
+) -> dict:
     total = sum(len(s) for s in ds.values())
     bar = tqdm(total=total, unit="img", desc="tokenizing", disable=not progress, dynamic_ncols=True)
     done = skipped = encoded = 0
@@ -217,9 +252,16 @@ def _export(model, ds, out, partial, info, counts, format, batch_size, on_size_m
                 if max_shards is not None and done >= max_shards:
                     break
                 start = time.perf_counter()
-                tokens = piece.map(encoder, batched=True, batch_size=batch_size, remove_columns=[IMAGE_COLUMN],
-                                   features=features, keep_in_memory=True, load_from_cache_file=False,
-                                   new_fingerprint=f"tokens-{name}-{i}")
+                tokens = piece.map(
+                    encoder,
+                    batched=True,
+                    batch_size=batch_size,
+                    remove_columns=[IMAGE_COLUMN],
+                    features=features,
+                    keep_in_memory=True,
+                    load_from_cache_file=False,
+                    new_fingerprint=f"tokens-{name}-{i}",
+                )
                 save_atomic(tokens, shard_dir)
                 seconds += time.perf_counter() - start
                 encoded += len(piece)
@@ -227,23 +269,41 @@ def _export(model, ds, out, partial, info, counts, format, batch_size, on_size_m
     finally:
         bar.close()
 
-    complete = all((partial / name / f"{i:05d}-of-{counts[name]:05d}").is_dir()
-                   for name in ds for i in range(counts[name]))
+    complete = all(
+        (partial / name / f"{i:05d}-of-{counts[name]:05d}").is_dir() for name in ds for i in range(counts[name])
+    )
     rate = encoded / seconds if seconds > 0 else float("nan")
-    metrics = {"images": encoded, "seconds": round(seconds, 3), "images_per_s": rate,
-               "shards_done": done, "shards_skipped": skipped, "complete": complete, "out": str(out)}
+    metrics = {
+        "images": encoded,
+        "seconds": round(seconds, 3),
+        "images_per_s": rate,
+        "shards_done": done,
+        "shards_skipped": skipped,
+        "complete": complete,
+        "out": str(out),
+    }
     if progress:
-        print(f"encoded {encoded} images in {seconds:.1f} s ({rate:.1f} images/s); "
-              f"{done} shards written, {skipped} reused")
+        print(
+            f"encoded {encoded} images in {seconds:.1f} s ({rate:.1f} images/s); "
+            f"{done} shards written, {skipped} reused"
+        )
     if not complete:
         return metrics
 
-    meta = {"codebook_size": info["codebook_size"], "grid_shape": info["grid_shape"],
-            "image_size": info["image_size"], "downsample": info["downsample"],
-            "tokenizer": tokenizer_path or getattr(model, "name_or_path", None),
-            "tokenizer_sha256": info["weights_sha256"]}
-    shards = {name: [datasets.load_from_disk(str(partial / name / f"{i:05d}-of-{counts[name]:05d}"))
-                     for i in range(counts[name])] for name in ds}
+    meta = {
+        "codebook_size": info["codebook_size"],
+        "grid_shape": info["grid_shape"],
+        "image_size": info["image_size"],
+        "downsample": info["downsample"],
+        "tokenizer": tokenizer_path or getattr(model, "name_or_path", None),
+        "tokenizer_sha256": info["weights_sha256"],
+    }
+    shards = {
+        name: [
+            datasets.load_from_disk(str(partial / name / f"{i:05d}-of-{counts[name]:05d}")) for i in range(counts[name])
+        ]
+        for name in ds
+    }
     write_tokens({name: parts or [_empty(ds[name])] for name, parts in shards.items()}, out, meta, format)
     shutil.rmtree(partial, ignore_errors=True)
     return metrics
@@ -260,17 +320,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (replaced atomically when done)")
     parser.add_argument("--format", choices=FORMATS, default="arrow")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--resize", dest="on_size_mismatch", action="store_const", const="resize",
-                      help="resize images of another size to the tokenizer's size (default)")
-    size.add_argument("--reject", dest="on_size_mismatch", action="store_const", const="reject",
-                      help="stop with an error at the first image of another size")
+    size.add_argument(
+        "--resize",
+        dest="on_size_mismatch",
+        action="store_const",
+        const="resize",
+        help="resize images of another size to the tokenizer's size (default)",
+    )
+    size.add_argument(
+        "--reject",
+        dest="on_size_mismatch",
+        action="store_const",
+        const="reject",
+        help="stop with an error at the first image of another size",
+    )
     parser.set_defaults(on_size_mismatch="resize")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--num-shards", type=int, default=None,
-                        help=f"shards per split (default: one per {DEFAULT_SHARD_ROWS} images); finished shards are reused")
+    parser.add_argument(
+        "--num-shards",
+        type=int,
+        default=None,
+        help=f"shards per split (default: one per {DEFAULT_SHARD_ROWS} images); finished shards are reused",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
-    parser.add_argument("--skip-bad-images", action="store_true",
-                        help="skip and count image files that cannot be used instead of stopping at the first")
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip and count image files that cannot be used instead of stopping at the first",
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -278,8 +355,18 @@ def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_tokenizer(args.model, device=device)
     data = load_images(args.data, skip_bad_images=args.skip_bad_images)
-    export_tokens(model, data, args.out, format=args.format, batch_size=args.batch_size,
-                  on_size_mismatch=args.on_size_mismatch, num_shards=args.num_shards, progress=not args.no_progress)
+    export_tokens(
+        model,
+        data,
+        args.out,
+        format=args.format,
+        batch_size=args.batch_size,
+        on_size_mismatch=args.on_size_mismatch,
+        num_shards=args.num_shards,
+        progress=not args.no_progress,
+    )
     meta = json.loads((Path(args.out) / META_FILE).read_text())
-    print(f"wrote {args.format} tokens to {args.out} (grid {meta['grid_shape'][0]}x{meta['grid_shape'][1]}, "
-          f"K={meta['codebook_size']})")
+    print(
+        f"wrote {args.format} tokens to {args.out} (grid {meta['grid_shape'][0]}x{meta['grid_shape'][1]}, "
+        f"K={meta['codebook_size']})"
+    )

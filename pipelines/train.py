@@ -29,8 +29,20 @@ from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior.data import DEFAULT_MAX_VALUES
 from stage2_prior.train import PriorTrainingArguments
 
-DEMO_PROMPTS = ["quarter past three", "10:10", "half past seven", "ten to six", "noon", "7h05",
-                "twenty-five past 11", "quarter to nine", "4:40 pm", "1:50", "8:25", "six o'clock"]
+DEMO_PROMPTS = [
+    "quarter past three",
+    "10:10",
+    "half past seven",
+    "ten to six",
+    "noon",
+    "7h05",
+    "twenty-five past 11",
+    "quarter to nine",
+    "4:40 pm",
+    "1:50",
+    "8:25",
+    "six o'clock",
+]
 
 
 def _stage(name: str, done: bool, timings: dict):
@@ -44,6 +56,7 @@ def _stage(name: str, done: bool, timings: dict):
         def __exit__(self, *exc):
             if exc[0] is None:
                 timings[name] = round(time.perf_counter() - self.start, 1)
+
     return _Timer()
 
 
@@ -52,12 +65,18 @@ class PipelineTrainingArguments:
     """``qvae train``: the stages' own defaults (steps, precision) are read from their dataclasses."""
 
     out: str = arg("runs/default", "folder for every stage's output (a rerun skips finished stages)")
-    data: str | None = arg(None, "your labelled images: an image folder with metadata.csv / metadata.jsonl "
-                                 "(optionally train/ validation/ test/ subfolders) or a saved DatasetDict "
-                                 "(default: render clocks of every style into OUT/data)")
-    conditions: str | None = arg(None, "comma-separated label columns the prior is conditioned on (default: "
-                                       "hour, minute and the renderer's style fields for rendered clocks; "
-                                       "hour,minute for --data)")
+    data: str | None = arg(
+        None,
+        "your labelled images: an image folder with metadata.csv / metadata.jsonl "
+        "(optionally train/ validation/ test/ subfolders) or a saved DatasetDict "
+        "(default: render clocks of every style into OUT/data)",
+    )
+    conditions: str | None = arg(
+        None,
+        "comma-separated label columns the prior is conditioned on (default: "
+        "hour, minute and the renderer's style fields for rendered clocks; "
+        "hour,minute for --data)",
+    )
     resize: bool = arg(False, "resize images of --data to --image-size (default: refuse images of mixed sizes)")
     image_size: int = arg(64, "image side for rendered clocks and for --data with --resize")
     max_values: int = arg(DEFAULT_MAX_VALUES, "most distinct values a condition column may have")
@@ -115,12 +134,16 @@ def check_one_size(ds, where) -> None:
                 if first is None:
                     first = (im.size, row["image"]["path"])
                 elif im.size != first[0]:
-                    raise ValueError(f"images of {where!r} are not all one size: {row['image']['path'] or name} is "
-                                     f"{im.size[0]}x{im.size[1]} but {first[1]} is {first[0][0]}x{first[0][1]}; "
-                                     "pass --resize to resize them all to --image-size")
+                    raise ValueError(
+                        f"images of {where!r} are not all one size: {row['image']['path'] or name} is "
+                        f"{im.size[0]}x{im.size[1]} but {first[1]} is {first[0][0]}x{first[0][1]}; "
+                        "pass --resize to resize them all to --image-size"
+                    )
     if first and (first[0][0] != first[0][1] or first[0][0] % 16):
-        raise ValueError(f"images of {where!r} are {first[0][0]}x{first[0][1]}: the tokenizer takes square images "
-                         f"with a side divisible by 16; pass --resize to resize them to --image-size")
+        raise ValueError(
+            f"images of {where!r} are {first[0][0]}x{first[0][1]}: the tokenizer takes square images "
+            f"with a side divisible by 16; pass --resize to resize them to --image-size"
+        )
 
 
 def data_image_size(data_dir: Path) -> int:
@@ -148,16 +171,24 @@ def train_all(a: PipelineTrainingArguments) -> dict:
         if a.data and not data_dir.exists():
             prepare_data(a, data_dir)
         elif not data_dir.exists():
-            save_atomic(build_clock_dataset(train=a.train_size, seed=a.seed, num_styles=a.styles, size=a.image_size),
-                        data_dir)
+            save_atomic(
+                build_clock_dataset(train=a.train_size, seed=a.seed, num_styles=a.styles, size=a.image_size), data_dir
+            )
     image_size = data_image_size(data_dir)
     tok_dir = out / "tokenizer" / "model"
     with _stage("2/8 tokenizer", tok_dir.exists(), timings):
         if not tok_dir.exists():
             config = json.loads(a.tokenizer_config) if a.tokenizer_config else {}
-            train_tokenizer(TokenizerTrainingArguments(
-                data=str(data_dir), out=str(out / "tokenizer"), steps=a.tokenizer_steps,
-                batch_size=a.tokenizer_batch_size, config=json.dumps({"image_size": image_size, **config}), **common))
+            train_tokenizer(
+                TokenizerTrainingArguments(
+                    data=str(data_dir),
+                    out=str(out / "tokenizer"),
+                    steps=a.tokenizer_steps,
+                    batch_size=a.tokenizer_batch_size,
+                    config=json.dumps({"image_size": image_size, **config}),
+                    **common,
+                )
+            )
     tokenizer = load_tokenizer(tok_dir)
     tokens_dir = out / "tokens"
     with _stage("3/8 token export", (tokens_dir / "tokens.json").exists(), timings):
@@ -166,10 +197,18 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     prior_dir = out / "prior" / "model"
     with _stage("4/8 prior", prior_dir.exists(), timings):
         if not prior_dir.exists():
-            train_prior(PriorTrainingArguments(tokens=str(tokens_dir), out=str(out / "prior"), preset=a.prior_preset,
-                                               steps=a.prior_steps, batch_size=a.prior_batch_size,
-                                               conditions=",".join(a.condition_names()), max_values=a.max_values,
-                                               **common))
+            train_prior(
+                PriorTrainingArguments(
+                    tokens=str(tokens_dir),
+                    out=str(out / "prior"),
+                    preset=a.prior_preset,
+                    steps=a.prior_steps,
+                    batch_size=a.prior_batch_size,
+                    conditions=",".join(a.condition_names()),
+                    max_values=a.max_values,
+                    **common,
+                )
+            )
     pipe_dir = out / "pipeline"
     with _stage("5/8 pipeline folder", False, timings):
         ClockPipeline(tokenizer, load_prior(str(prior_dir))).save_pretrained(pipe_dir)
@@ -187,8 +226,11 @@ def train_all(a: PipelineTrainingArguments) -> dict:
         cvae_dir = out / "cvae" / "model"
         with _stage("7/8 conditional-VAE baseline", cvae_dir.exists(), timings):
             if not cvae_dir.exists():
-                train_tokenizer(TokenizerTrainingArguments(data=str(data_dir), out=str(out / "cvae"), model="cvae",
-                                                           steps=a.baseline_steps, **common))
+                train_tokenizer(
+                    TokenizerTrainingArguments(
+                        data=str(data_dir), out=str(out / "cvae"), model="cvae", steps=a.baseline_steps, **common
+                    )
+                )
     summary = {"pipeline": str(pipe_dir), "timings_s": timings}
     pipe = ClockPipeline.from_pretrained(pipe_dir)
     if a.evaluate and {"hour", "minute"} <= set(pipe.fields):
@@ -196,7 +238,9 @@ def train_all(a: PipelineTrainingArguments) -> dict:
 
         with _stage("8/8 evaluation", False, timings):
             report = evaluate_pipeline(pipe_dir, out / "eval", reader_dir, cvae_dir, data_dir)
-            summary["evaluation"] = {r["generator"] + " " + r["setting"]: round(r["accuracy"], 4) for r in report["rows"]}
+            summary["evaluation"] = {
+                r["generator"] + " " + r["setting"]: round(r["accuracy"], 4) for r in report["rows"]
+            }
             summary["tokenizer"] = report["tokenizer"]
     write_grid(pipe, demo_requests(pipe), 4, out / "clocks.png", seed=a.seed)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

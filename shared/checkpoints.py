@@ -25,8 +25,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(accelerator: Accelerator, out: str | Path, micro_step: int, extra: dict | None = None,
-                    keep: int = 2) -> Path:
+def save_checkpoint(
+    accelerator: Accelerator, out: str | Path, micro_step: int, extra: dict | None = None, keep: int = 2
+) -> Path:
     """``accelerator.save_state`` into ``out/checkpoints/step_N`` atomically, with a manifest.
 
     Every process calls this (each saves its own RNG state). The folder appears under its

@@ -41,21 +41,34 @@ ROMAN = ["XII", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI
 
 # Named colours of faces and backgrounds. The drawn colour is jittered inside its name's cell.
 PALETTE: dict[str, RGB] = {
-    "white": (245, 245, 245), "cream": (240, 228, 190), "grey": (150, 150, 150),
-    "black": (25, 25, 25), "red": (200, 35, 35), "orange": (240, 130, 30),
-    "yellow": (245, 215, 50), "green": (50, 150, 60), "teal": (20, 140, 140),
-    "blue": (40, 90, 200), "navy": (30, 40, 110), "sky": (125, 185, 235), "lime": (165, 210, 55),
-    "purple": (120, 50, 160), "pink": (240, 150, 190), "brown": (120, 75, 35),
+    "white": (245, 245, 245),
+    "cream": (240, 228, 190),
+    "grey": (150, 150, 150),
+    "black": (25, 25, 25),
+    "red": (200, 35, 35),
+    "orange": (240, 130, 30),
+    "yellow": (245, 215, 50),
+    "green": (50, 150, 60),
+    "teal": (20, 140, 140),
+    "blue": (40, 90, 200),
+    "navy": (30, 40, 110),
+    "sky": (125, 185, 235),
+    "lime": (165, 210, 55),
+    "purple": (120, 50, 160),
+    "pink": (240, 150, 190),
+    "brown": (120, 75, 35),
 }
 ACHROMATIC = ("white", "grey", "black")  # drawn with little colour (chroma <= MAX_GREY_CHROMA)
 # Named colours of the hands (and, among them, of the numerals and ticks).
 HAND_PALETTE: dict[str, RGB] = {
-    "black": (20, 20, 20), "white": (250, 250, 250), "navy": (25, 35, 100),
-    "red": (185, 20, 30), "yellow": (250, 210, 40),
+    "black": (20, 20, 20),
+    "white": (250, 250, 250),
+    "navy": (25, 35, 100),
+    "red": (185, 20, 30),
+    "yellow": (250, 210, 40),
 }
 # Thin second hands: bright accents, the one used is the best contrast that is not the hands' colour.
-ACCENTS: tuple[RGB, ...] = ((225, 30, 30), (245, 125, 15), (210, 30, 150), (20, 170, 215),
-                            (250, 225, 0), (40, 185, 70))
+ACCENTS: tuple[RGB, ...] = ((225, 30, 30), (245, 125, 15), (210, 30, 150), (20, 170, 215), (250, 225, 0), (40, 185, 70))
 
 STYLE_FIELDS: dict[str, tuple[str, ...]] = {
     "face_color": tuple(PALETTE),
@@ -113,8 +126,13 @@ def nearest_name(color: RGB, palette: dict[str, RGB] = PALETTE) -> str:
     """The name in ``palette`` whose colour is nearest to ``color`` (CIE76 distance in L*a*b*)."""
     l0, a0, b0 = _lab(color)
     best, best_d = "", float("inf")
-    labs = (_PALETTE_LAB if palette is PALETTE else _HAND_LAB if palette is HAND_PALETTE
-            else [(n, _lab(rgb)) for n, rgb in palette.items()])
+    labs = (
+        _PALETTE_LAB
+        if palette is PALETTE
+        else _HAND_LAB
+        if palette is HAND_PALETTE
+        else [(n, _lab(rgb)) for n, rgb in palette.items()]
+    )
     for name, (l1, a1, b1) in labs:
         d = (l0 - l1) ** 2 + (a0 - a1) ** 2 + (b0 - b1) ** 2
         if d < best_d:
@@ -245,7 +263,9 @@ def random_style(seed: int | None = None, **fixed: str) -> ClockStyle:
             labels[field] = fixed[field]
             continue
         if field == "face_color":
-            values = tuple(v for v in values if v != bg_fixed and (hand_fixed is None or hand_fixed in hand_colors_for(v)))
+            values = tuple(
+                v for v in values if v != bg_fixed and (hand_fixed is None or hand_fixed in hand_colors_for(v))
+            )
             if not values:  # only when the fixed background is the one face the hand colour suits
                 values = tuple(v for v in STYLE_FIELDS[field] if hand_fixed in hand_colors_for(v))
         elif field == "hand_color":
@@ -254,9 +274,11 @@ def random_style(seed: int | None = None, **fixed: str) -> ClockStyle:
             values = tuple(v for v in values if v != labels["face_color"])
         labels[field] = rng.choice(values)
     if labels["hand_color"] not in hand_colors_for(labels["face_color"]):
-        raise ValueError(f"hand_color {labels['hand_color']!r} lacks contrast on a {labels['face_color']!r} face; "
-                         f"accepted with face_color={labels['face_color']!r}: "
-                         f"{', '.join(hand_colors_for(labels['face_color']))}")
+        raise ValueError(
+            f"hand_color {labels['hand_color']!r} lacks contrast on a {labels['face_color']!r} face; "
+            f"accepted with face_color={labels['face_color']!r}: "
+            f"{', '.join(hand_colors_for(labels['face_color']))}"
+        )
 
     hand_rgb = _jitter(rng, labels["hand_color"], HAND_PALETTE, 25)
     face = PALETTE[labels["face_color"]]
@@ -267,8 +289,7 @@ def random_style(seed: int | None = None, **fixed: str) -> ClockStyle:
     else:
         face, hand_rgb = PALETTE[labels["face_color"]], HAND_PALETTE[labels["hand_color"]]
     # numerals and ticks: the hands' colour or another one that contrasts with the face
-    inks = [h for h in hand_colors_for(labels["face_color"])
-            if contrast(HAND_PALETTE[h], face) >= MIN_HAND_CONTRAST]
+    inks = [h for h in hand_colors_for(labels["face_color"]) if contrast(HAND_PALETTE[h], face) >= MIN_HAND_CONTRAST]
     mark = hand_rgb if rng.random() < 0.6 or not inks else _jitter(rng, rng.choice(inks), HAND_PALETTE, 20)
     if contrast(mark, face) < MIN_HAND_CONTRAST:
         mark = hand_rgb
@@ -287,7 +308,9 @@ def random_style(seed: int | None = None, **fixed: str) -> ClockStyle:
     if labels["second_hand"] == "yes":
         others = [a for a in ACCENTS if sum(abs(x - y) for x, y in zip(a, hand_rgb)) > 150]
         best = sorted(others, key=lambda a: -contrast(a, face))[:3]
-        second = Hand(rng.uniform(0.9, 0.96), rng.uniform(0.02, 0.03), rng.choice(best), "flat", rng.uniform(0.12, 0.22))
+        second = Hand(
+            rng.uniform(0.9, 0.96), rng.uniform(0.02, 0.03), rng.choice(best), "flat", rng.uniform(0.12, 0.22)
+        )
     lo, hi = RIM_WIDTHS[labels["rim"]]
     return ClockStyle(
         fields=tuple((f, labels[f]) for f in STYLE_FIELDS),
@@ -382,8 +405,9 @@ def _draw_background(img: Image.Image, style: ClockStyle) -> None:
     cells = 6 + int(style.pattern * 6)  # pattern period: 6..11 cells across
     if kind == "checker":
         tile = Image.new("RGB", (cells, cells), style.background)
-        tile.putdata([style.background2 if (i // cells + i % cells) % 2 else style.background
-                      for i in range(cells * cells)])
+        tile.putdata(
+            [style.background2 if (i // cells + i % cells) % 2 else style.background for i in range(cells * cells)]
+        )
         img.paste(tile.resize((big, big), Image.NEAREST))
         return
     draw = ImageDraw.Draw(img)
@@ -412,27 +436,37 @@ def _draw_hand(draw: ImageDraw.ImageDraw, c: float, radius: float, angle: float,
     if hand.tip == "diamond":  # a lozenge, widest a third of the way out
         mid = (c + ux * length * 0.25, c + uy * length * 0.25)
         w = half * 1.2
-        draw.polygon([base, (mid[0] + px * w, mid[1] + py * w), tip, (mid[0] - px * w, mid[1] - py * w)],
-                     fill=hand.color)
+        draw.polygon(
+            [base, (mid[0] + px * w, mid[1] + py * w), tip, (mid[0] - px * w, mid[1] - py * w)], fill=hand.color
+        )
         draw.line([base, (c, c)], fill=hand.color, width=max(1, round(half)))
         return
     body = length if hand.tip in ("flat", "round") else length * 0.8
     neck = (c + ux * body, c + uy * body)
     if hand.tip == "taper":
-        poly = [(base[0] + px * half, base[1] + py * half), (base[0] - px * half, base[1] - py * half),
-                (neck[0] - px * half * 0.6, neck[1] - py * half * 0.6), tip,
-                (neck[0] + px * half * 0.6, neck[1] + py * half * 0.6)]
+        poly = [
+            (base[0] + px * half, base[1] + py * half),
+            (base[0] - px * half, base[1] - py * half),
+            (neck[0] - px * half * 0.6, neck[1] - py * half * 0.6),
+            tip,
+            (neck[0] + px * half * 0.6, neck[1] + py * half * 0.6),
+        ]
         draw.polygon(poly, fill=hand.color)
         return
-    draw.polygon([(base[0] + px * half, base[1] + py * half), (base[0] - px * half, base[1] - py * half),
-                  (neck[0] - px * half, neck[1] - py * half), (neck[0] + px * half, neck[1] + py * half)],
-                 fill=hand.color)
+    draw.polygon(
+        [
+            (base[0] + px * half, base[1] + py * half),
+            (base[0] - px * half, base[1] - py * half),
+            (neck[0] - px * half, neck[1] - py * half),
+            (neck[0] + px * half, neck[1] + py * half),
+        ],
+        fill=hand.color,
+    )
     if hand.tip == "round":
         draw.ellipse([tip[0] - half, tip[1] - half, tip[0] + half, tip[1] + half], fill=hand.color)
     elif hand.tip == "arrow":
         w = half * 2.0
-        draw.polygon([(neck[0] + px * w, neck[1] + py * w), tip, (neck[0] - px * w, neck[1] - py * w)],
-                     fill=hand.color)
+        draw.polygon([(neck[0] + px * w, neck[1] + py * w), tip, (neck[0] - px * w, neck[1] - py * w)], fill=hand.color)
 
 
 @lru_cache(maxsize=1024)
@@ -455,14 +489,20 @@ def _draw_marks(draw: ImageDraw.ImageDraw, c: float, a: float, style: ClockStyle
     if ticks == "minutes":
         for i in range(60):
             if i % 5:
-                draw.line([_point(c, edge[i] - gap - a * 0.07, i * 6), _point(c, edge[i] - gap, i * 6)],
-                          fill=ink, width=max(1, round(a * 0.02)))
+                draw.line(
+                    [_point(c, edge[i] - gap - a * 0.07, i * 6), _point(c, edge[i] - gap, i * 6)],
+                    fill=ink,
+                    width=max(1, round(a * 0.02)),
+                )
     if ticks in ("hours", "minutes"):
         for i in range(0, 60, 5):
             major = i % 15 == 0
             length = a * (0.16 if major else 0.11)
-            draw.line([_point(c, edge[i] - gap - length, i * 6), _point(c, edge[i] - gap, i * 6)],
-                      fill=ink, width=max(1, round(a * (0.065 if major else 0.04))))
+            draw.line(
+                [_point(c, edge[i] - gap - length, i * 6), _point(c, edge[i] - gap, i * 6)],
+                fill=ink,
+                width=max(1, round(a * (0.065 if major else 0.04))),
+            )
     elif ticks == "dots":
         for i in range(0, 60, 5):
             r = a * (0.06 if i % 15 == 0 else 0.04)
@@ -479,8 +519,9 @@ def _draw_marks(draw: ImageDraw.ImageDraw, c: float, a: float, style: ClockStyle
         draw.bitmap((round(x) + left, round(y) + top), mask, fill=ink)
 
 
-def render_clock(hour: int, minute: int, style: ClockStyle | int | None = None, size: int = 64,
-                 seed: int | None = None) -> Image.Image:
+def render_clock(
+    hour: int, minute: int, style: ClockStyle | int | None = None, size: int = 64, seed: int | None = None
+) -> Image.Image:
     """Draw an analog clock showing ``hour:minute`` as an RGB PIL image of ``size`` x ``size``.
 
     ``hour`` is read on the 12-hour dial (0..23 accepted, 12 and 0 are the same),

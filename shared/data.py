@@ -23,22 +23,18 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
-from shared.clocks import (
-    HELD_OUT_STYLE,
-    STYLE_FIELDS,
-    is_held_out,
-    random_style,
-    render_clock,
-)
+from shared.clocks import HELD_OUT_STYLE, STYLE_FIELDS, is_held_out, random_style, render_clock
 from shared.image_files import check_split
 
 TIMES = 720
-FEATURES = datasets.Features({
-    "image": datasets.Image(),
-    "hour": datasets.Value("int8"),
-    "minute": datasets.Value("int8"),
-    "style": datasets.Value("int32"),
-})
+FEATURES = datasets.Features(
+    {
+        "image": datasets.Image(),
+        "hour": datasets.Value("int8"),
+        "minute": datasets.Value("int8"),
+        "style": datasets.Value("int32"),
+    }
+)
 """The columns every clock dataset has (older datasets have only these)."""
 CLOCK_FEATURES = datasets.Features({**FEATURES, **{f: datasets.Value("string") for f in STYLE_FIELDS}})
 """The columns of :func:`build_clock_dataset`: ``FEATURES`` and one word column per style field."""
@@ -65,8 +61,9 @@ def _allowed_seeds(n: int, include_held_out: bool) -> list[int]:
     return seeds
 
 
-def split_rows(n: int, seed: int, num_styles: int = 0, size: int = 64, include_held_out: bool = False,
-               held_out_only: bool = False) -> list[tuple[Row, dict[str, str]]]:
+def split_rows(
+    n: int, seed: int, num_styles: int = 0, size: int = 64, include_held_out: bool = False, held_out_only: bool = False
+) -> list[tuple[Row, dict[str, str]]]:
     """``n`` clocks as ((hour, minute, style seed, image seed, size, fixed fields), labels).
 
     All 720 times, then repeats, in a seeded order. ``num_styles=0``: a style of its own per
@@ -93,10 +90,18 @@ def split_rows(n: int, seed: int, num_styles: int = 0, size: int = 64, include_h
     return rows
 
 
-def build_clock_dataset(train: int = 20000, val: int = 720, test: int = 720, size: int = 64,
-                        seed: int = 0, num_styles: int = 0, num_proc: int | None = None,
-                        progress: bool = True, heldout: int = 0,
-                        include_held_out: bool = False) -> datasets.DatasetDict:
+def build_clock_dataset(
+    train: int = 20000,
+    val: int = 720,
+    test: int = 720,
+    size: int = 64,
+    seed: int = 0,
+    num_styles: int = 0,
+    num_proc: int | None = None,
+    progress: bool = True,
+    heldout: int = 0,
+    include_held_out: bool = False,
+) -> datasets.DatasetDict:
     """Render the train/validation/test splits of labelled clocks (and ``heldout_styles``).
 
     ``num_styles=0`` (the default) gives every clock a style of its own; ``heldout > 0``
@@ -110,16 +115,28 @@ def build_clock_dataset(train: int = 20000, val: int = 720, test: int = 720, siz
     if heldout:
         plan.append((HELDOUT_SPLIT, heldout, True))
     # every row (and the colour tables behind the styles) before the workers fork
-    planned = [(name, split_rows(n, seed * 1000 + i, num_styles, size, include_held_out, only))
-               for i, (name, n, only) in enumerate(plan)]
+    planned = [
+        (name, split_rows(n, seed * 1000 + i, num_styles, size, include_held_out, only))
+        for i, (name, n, only) in enumerate(plan)
+    ]
     splits = {}
     num_proc = num_proc or min(4, os.cpu_count() or 1)
     with Pool(num_proc) as pool:
         for name, rows in planned:
-            images = list(tqdm(pool.imap(_render_png, [r for r, _ in rows], chunksize=256), total=len(rows),
-                               desc=f"rendering {name}", disable=not progress))
-            columns = {"image": images, "hour": [r[0] for r, _ in rows], "minute": [r[1] for r, _ in rows],
-                       "style": [r[2] for r, _ in rows]}
+            images = list(
+                tqdm(
+                    pool.imap(_render_png, [r for r, _ in rows], chunksize=256),
+                    total=len(rows),
+                    desc=f"rendering {name}",
+                    disable=not progress,
+                )
+            )
+            columns = {
+                "image": images,
+                "hour": [r[0] for r, _ in rows],
+                "minute": [r[1] for r, _ in rows],
+                "style": [r[2] for r, _ in rows],
+            }
             columns.update({f: [labels[f] for _, labels in rows] for f in STYLE_FIELDS})
             splits[name] = datasets.Dataset.from_dict(columns, features=CLOCK_FEATURES)
     return datasets.DatasetDict(splits)
@@ -155,6 +172,5 @@ def load_images(path: str | Path, skip_bad_images: bool = False) -> datasets.Dat
             raise ValueError(f"{str(path)!r} holds no usable image ({len(bad)} bad file(s) skipped)")
     for name, split in ds.items():
         if "image" not in split.column_names:
-            raise ValueError(f"split {name!r} of {str(path)!r} has no 'image' column "
-                             f"(columns: {split.column_names})")
+            raise ValueError(f"split {name!r} of {str(path)!r} has no 'image' column (columns: {split.column_names})")
     return ds

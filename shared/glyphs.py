@@ -36,15 +36,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from shared.files import atomic_dir
-from shared.image_mix import (
-    FONT_EXTS,
-    SCAN_ROOTS,
-    _colour,
-    _contrasting,
-    _walk,
-    font_coverage,
-    is_held_out,
-)
+from shared.image_mix import FONT_EXTS, SCAN_ROOTS, _colour, _contrasting, _walk, font_coverage, is_held_out
 
 DEFAULT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 FONT_CHOICES: tuple[tuple[str, str], ...] = (
@@ -89,9 +81,11 @@ def render_glyph(char: str, font_path: str, size: int, rng: random.Random) -> Im
     font_ = ImageFont.truetype(font_path, int(big * scale))
     mask = Image.new("L", (big, big), 0)
     draw = ImageDraw.Draw(mask)
-    l, t, r, b = draw.textbbox((0, 0), char, font=font_)
+    left, top, right, bottom = draw.textbbox((0, 0), char, font=font_)
     dx, dy = rng.uniform(-0.08, 0.08) * big, rng.uniform(-0.08, 0.08) * big
-    draw.text(((big - (r - l)) / 2 - l + dx, (big - (b - t)) / 2 - t + dy), char, font=font_, fill=255)
+    draw.text(
+        ((big - (right - left)) / 2 - left + dx, (big - (bottom - top)) / 2 - top + dy), char, font=font_, fill=255
+    )
     mask = mask.rotate(rng.uniform(-12, 12), Image.BICUBIC).resize((size, size), Image.LANCZOS)
     bg = _colour(rng)
     ink = _contrasting(rng, bg, 0.4)
@@ -103,9 +97,14 @@ def _split_counts(per_pair: int) -> dict[str, int]:
     return {"train": per_pair - 2 * held, "validation": held, "test": held}
 
 
-def build_glyph_dataset(out_dir: str | Path, size: int = 64, chars: str = DEFAULT_CHARS,
-                        fonts: Mapping[str, str] | Sequence[str] | None = None, per_pair: int = 12,
-                        seed: int = 0) -> Path:
+def build_glyph_dataset(
+    out_dir: str | Path,
+    size: int = 64,
+    chars: str = DEFAULT_CHARS,
+    fonts: Mapping[str, str] | Sequence[str] | None = None,
+    per_pair: int = 12,
+    seed: int = 0,
+) -> Path:
     """Write the glyph image folder (``train/``, ``validation/``, ``test/``) to ``out_dir``, atomically.
 
     ``fonts``: ``None`` (:func:`find_fonts`), a list of short names from :data:`FONT_CHOICES`, or
@@ -183,8 +182,13 @@ def write_sheet(path: str | Path = "docs/glyphs.png", n: int = 48, seed: int = 0
         cells.append((render_glyph(char, fonts[name], size, random.Random(f"{seed}:{i}")), f"{char} {name}"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    make_grid([c[0] for c in cells], [c[1] for c in cells], ncols=min(len(names), 8), scale=2,
-              title=f"glyphs (shared.glyphs): character font, {len(names)} fonts").save(path)
+    make_grid(
+        [c[0] for c in cells],
+        [c[1] for c in cells],
+        ncols=min(len(names), 8),
+        scale=2,
+        title=f"glyphs (shared.glyphs): character font, {len(names)} fonts",
+    ).save(path)
     return path
 
 

@@ -62,8 +62,9 @@ def _read(source, name: str) -> tuple[Image.Image, bool]:
     with img:
         w, h = img.size
         if w * h > MAX_PIXELS:
-            raise BadImageError(name, f"{w}x{h} is {w * h:,} pixels, over the limit of {MAX_PIXELS:,} "
-                                      f"(a decompression bomb?)")
+            raise BadImageError(
+                name, f"{w}x{h} is {w * h:,} pixels, over the limit of {MAX_PIXELS:,} (a decompression bomb?)"
+            )
         if min(w, h) < MIN_SIDE:
             raise BadImageError(name, f"{w}x{h} is too small: each side needs at least {MIN_SIDE} pixels")
         if img.mode == "F":
@@ -77,7 +78,9 @@ def _read(source, name: str) -> tuple[Image.Image, bool]:
         try:
             rgb = _to_rgb(ImageOps.exif_transpose(img))
         except Exception as e:
-            raise BadImageError(name, f"cannot convert its {img.mode} pixels to RGB ({type(e).__name__}: {e})") from None
+            raise BadImageError(
+                name, f"cannot convert its {img.mode} pixels to RGB ({type(e).__name__}: {e})"
+            ) from None
     return rgb, as_is
 
 
@@ -103,8 +106,9 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def check_split(split: datasets.Dataset, skip_bad_images: bool = False,
-                column: str = "image") -> tuple[datasets.Dataset, list[BadImageError]]:
+def check_split(
+    split: datasets.Dataset, skip_bad_images: bool = False, column: str = "image"
+) -> tuple[datasets.Dataset, list[BadImageError]]:
     """Read every image of ``split`` with ``open_image``'s rules -> (usable split, bad files skipped).
 
     Without ``skip_bad_images`` a bad file raises ``BadImageError`` naming the first one and
@@ -126,8 +130,9 @@ def check_split(split: datasets.Dataset, skip_bad_images: bool = False,
         entries.append(item if as_is else {"path": None, "bytes": _png(img)})
     if bad and not skip_bad_images:
         more = f" (and {len(bad) - 1} more bad file(s))" if len(bad) > 1 else ""
-        raise BadImageError(bad[0].path, f"{bad[0].reason}{more}; --skip-bad-images (skip_bad_images=True) "
-                                         f"skips such files")
+        raise BadImageError(
+            bad[0].path, f"{bad[0].reason}{more}; --skip-bad-images (skip_bad_images=True) skips such files"
+        )
     if not bad and all(e is item for e, item in zip(entries, raw)):
         return split, []
     rest = split.select(keep).remove_columns(column).to_dict()

@@ -86,8 +86,12 @@ VAL_FRACTION = 0.1
 MIN_FILES_TO_SPLIT = 10
 
 ICON_ROOTS = ("/usr/share/icons", "/usr/share/pixmaps", "/usr/local/share/icons")
-PHOTO_ROOTS = ("/usr/share/backgrounds", "/usr/share/wallpapers", "/usr/share/desktop-base",
-               "/usr/local/share/backgrounds")
+PHOTO_ROOTS = (
+    "/usr/share/backgrounds",
+    "/usr/share/wallpapers",
+    "/usr/share/desktop-base",
+    "/usr/local/share/backgrounds",
+)
 PHOTO_MARKERS = ("mpl-data/sample_data", "skimage/data")
 MIN_PHOTO_SIDE = 200  # a JPEG this large (short side) and colourful counts as a photo
 PHOTO_MIN_COLOURS = 150
@@ -97,12 +101,22 @@ MAX_PIXELS = 8192 * 8192
 LOAD_SIDE = 1024  # source images are decoded with at most this short side
 _SKIP_DIRS = {"__pycache__", ".git", "node_modules"}
 
-HELD_OUT_SUBSTRINGS = ("emoji", "tuxpaint", "tux-paint", "tux_paint",
-                       "clock", "chronometer", "alarm", "stopwatch", "timer")
+HELD_OUT_SUBSTRINGS = (
+    "emoji",
+    "tuxpaint",
+    "tux-paint",
+    "tux_paint",
+    "clock",
+    "chronometer",
+    "alarm",
+    "stopwatch",
+    "timer",
+)
 HELD_OUT_WORDS = frozenset({"time", "times", "watch", "watches"})
 
-FEATURES = datasets.Features({"image": datasets.Image(), "source": datasets.Value("string"),
-                              "file": datasets.Value("string")})
+FEATURES = datasets.Features(
+    {"image": datasets.Image(), "source": datasets.Value("string"), "file": datasets.Value("string")}
+)
 
 
 def is_held_out(path: str | os.PathLike) -> bool:
@@ -188,7 +202,7 @@ def _is_flat(path: str) -> bool:
             lo, hi = zip(*img.convert("RGBA").getextrema())
     except Exception:  # noqa: BLE001 (Pillow and FreeType raise many kinds): not usable
         return True
-    return max(h - l for l, h in zip(lo, hi)) < 8
+    return max(high - low for low, high in zip(lo, hi)) < 8
 
 
 def _digest(path: str) -> str | None:
@@ -243,8 +257,11 @@ def _classify(files: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
             area = size[0] * size[1]
             if (theme, name) not in icons or area > icons[(theme, name)][0]:
                 icons[(theme, name)] = (area, path)
-        elif _under(path, PHOTO_ROOTS) or any(m in path for m in PHOTO_MARKERS) \
-                or (ext in (".jpg", ".jpeg") and min(size) >= MIN_PHOTO_SIDE and _looks_like_photo(path)):
+        elif (
+            _under(path, PHOTO_ROOTS)
+            or any(m in path for m in PHOTO_MARKERS)
+            or (ext in (".jpg", ".jpeg") and min(size) >= MIN_PHOTO_SIDE and _looks_like_photo(path))
+        ):
             kinds["photos"].append(path)
         elif max(size) >= 32 and not _is_flat(path):
             kinds["pictures"].append(path)
@@ -282,8 +299,9 @@ def held_out_files(roots: Sequence[str] | None = None) -> list[str]:
     return list(_scan(tuple(roots or SCAN_ROOTS))[1])
 
 
-def source_shares(kinds: Iterable[str], weights: Mapping[str, float] | None = None,
-                  max_share: float = MAX_SHARE) -> dict[str, float]:
+def source_shares(
+    kinds: Iterable[str], weights: Mapping[str, float] | None = None, max_share: float = MAX_SHARE
+) -> dict[str, float]:
     """Each kind's share of the mix: ``weights`` renormalised, then capped at ``max_share``.
 
     What a capped kind loses goes to the others in proportion to their weights. With too few
@@ -323,6 +341,7 @@ def _quotas(n: int, shares: Mapping[str, float]) -> dict[str, int]:
 
 
 # --- rendering -----------------------------------------------------------------------------
+
 
 def _colour(rng: random.Random) -> tuple[int, int, int]:
     r = rng.random()
@@ -498,8 +517,9 @@ def _normalise_sources(sources) -> dict[str, list[str]]:
             raise ValueError(f"unknown image source kind(s) {unknown}; known: {list(KINDS)}")
         found = {k: v for k, v in find_sources().items() if k in wanted}
     # the held-out rule holds for hand-given files too
-    return {k: sorted(p for p in v if not is_held_out(p)) for k, v in found.items()
-            if any(not is_held_out(p) for p in v)}
+    return {
+        k: sorted(p for p in v if not is_held_out(p)) for k, v in found.items() if any(not is_held_out(p) for p in v)
+    }
 
 
 def _png(img: Image.Image) -> dict:
@@ -508,10 +528,15 @@ def _png(img: Image.Image) -> dict:
     return {"bytes": buf.getvalue(), "path": None}
 
 
-def build_image_mix(n: int, size: int = 64, seed: int = 0,
-                    sources: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
-                    val_fraction: float = VAL_FRACTION, weights: Mapping[str, float] | None = None,
-                    max_share: float = MAX_SHARE) -> datasets.DatasetDict:
+def build_image_mix(
+    n: int,
+    size: int = 64,
+    seed: int = 0,
+    sources: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
+    val_fraction: float = VAL_FRACTION,
+    weights: Mapping[str, float] | None = None,
+    max_share: float = MAX_SHARE,
+) -> datasets.DatasetDict:
     """``n`` images (``size x size`` RGB) of the mix: ``train`` and ``validation`` (``val_fraction`` of n).
 
     ``sources``: ``None`` (every kind :func:`find_sources` finds), a list of kind names to keep,
@@ -565,8 +590,13 @@ def write_sheet(path: str | Path = "docs/image_mix.png", n: int = 48, seed: int 
     caps = [f"{s}:{Path(f).stem[:10]}" for s, f in zip(ds["source"], ds["file"])]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    make_grid([r["image"] for r in ds], caps, ncols=8, scale=2,
-              title=f"image mix (shared.image_mix, seed {seed}): source:file").save(path)
+    make_grid(
+        [r["image"] for r in ds],
+        caps,
+        ncols=8,
+        scale=2,
+        title=f"image mix (shared.image_mix, seed {seed}): source:file",
+    ).save(path)
     return path
 
 

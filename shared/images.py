@@ -32,9 +32,7 @@ def to_tensor(images, size: int | tuple[int, int] | None = None) -> torch.Tensor
                     img = img.resize(wh, Image.BICUBIC)
             img = np.asarray(img)
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(
-                f"expected an RGB image as uint8 [H, W, 3], got {img.dtype} {tuple(img.shape)}"
-            )
+            raise ValueError(f"expected an RGB image as uint8 [H, W, 3], got {img.dtype} {tuple(img.shape)}")
         arrays.append(img)
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:

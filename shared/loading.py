@@ -51,17 +51,24 @@ def weight_files(path: Path, what: str = "model") -> list[Path]:
             weight_map = json.loads(index.read_text())["weight_map"]
             files = sorted(set(weight_map.values()))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"cannot load the {what} from {str(path)!r}: {WEIGHTS_INDEX_NAME} is corrupt "
-                             f"({type(e).__name__}: {e})") from e
+            raise ValueError(
+                f"cannot load the {what} from {str(path)!r}: {WEIGHTS_INDEX_NAME} is corrupt ({type(e).__name__}: {e})"
+            ) from e
         missing = [f for f in files if not (path / f).is_file()]
         if missing:
-            raise FileNotFoundError(f"cannot load the {what} from {str(path)!r}: {WEIGHTS_INDEX_NAME} names "
-                                    f"shard(s) that are not there: {_names(missing)}")
+            raise FileNotFoundError(
+                f"cannot load the {what} from {str(path)!r}: {WEIGHTS_INDEX_NAME} names "
+                f"shard(s) that are not there: {_names(missing)}"
+            )
         return [path / f for f in files]
     pickles = [name for name in PICKLE_NAMES if (path / name).exists()]
-    found = f"it has only {', '.join(pickles)}, a pickle, which is never loaded (it could run code); " if pickles else ""
-    raise FileNotFoundError(f"no {what} weights in {str(path)!r}: expected {WEIGHTS_NAME} (or {WEIGHTS_INDEX_NAME}); "
-                            f"{found}save the model with save_pretrained() to write safetensors")
+    found = (
+        f"it has only {', '.join(pickles)}, a pickle, which is never loaded (it could run code); " if pickles else ""
+    )
+    raise FileNotFoundError(
+        f"no {what} weights in {str(path)!r}: expected {WEIGHTS_NAME} (or {WEIGHTS_INDEX_NAME}); "
+        f"{found}save the model with save_pretrained() to write safetensors"
+    )
 
 
 def read_header(files: list[Path]) -> dict[str, tuple[int, ...]]:
@@ -89,8 +96,10 @@ def _load_config(model_cls, path: Path, what: str):
     config_cls = getattr(model_cls, "config_class", None) if _is_model_class(model_cls) else None
     expected_type = getattr(config_cls, "model_type", "") if config_cls else ""
     if expected_type and raw.get("model_type") != expected_type:
-        raise ValueError(f"{str(path)!r} does not hold a {what}: its {CONFIG_NAME} has model_type="
-                         f"{raw.get('model_type')!r}, a {what} has {expected_type!r}")
+        raise ValueError(
+            f"{str(path)!r} does not hold a {what}: its {CONFIG_NAME} has model_type="
+            f"{raw.get('model_type')!r}, a {what} has {expected_type!r}"
+        )
     try:
         return (config_cls or AutoConfig).from_pretrained(str(path), local_files_only=True)
     except (ValueError, TypeError, KeyError, OSError) as e:
@@ -113,13 +122,21 @@ def expected_tensors(model_cls, config) -> tuple[dict[str, tuple[int, ...]], lis
     return {name: tuple(t.shape) for name, t in state.items()}, list(groups.values())
 
 
-def check_tensors(expected: dict[str, tuple[int, ...]], tied: list[list[str]], found: dict[str, tuple[int, ...]],
-                  path: Path, what: str) -> None:
+def check_tensors(
+    expected: dict[str, tuple[int, ...]],
+    tied: list[list[str]],
+    found: dict[str, tuple[int, ...]],
+    path: Path,
+    what: str,
+) -> None:
     """Raise one line naming every missing, unexpected and wrongly shaped tensor."""
     missing = [group[0] for group in tied if not any(name in found for name in group)]
     unexpected = sorted(name for name in found if name not in expected)
-    wrong = [f"{name} (the file has {list(found[name])}, the config makes {list(shape)})"
-             for name, shape in expected.items() if name in found and found[name] != shape]
+    wrong = [
+        f"{name} (the file has {list(found[name])}, the config makes {list(shape)})"
+        for name, shape in expected.items()
+        if name in found and found[name] != shape
+    ]
     problems = []
     if wrong:
         problems.append(f"wrongly shaped: {_names(wrong)}")
@@ -128,12 +145,20 @@ def check_tensors(expected: dict[str, tuple[int, ...]], tied: list[list[str]], f
     if unexpected:
         problems.append(f"unexpected: {_names(unexpected)}")
     if problems:
-        raise ValueError(f"cannot load the {what} from {str(path)!r}: its weights do not match its {CONFIG_NAME} "
-                         f"({'; '.join(problems)}); nothing was initialised at random")
+        raise ValueError(
+            f"cannot load the {what} from {str(path)!r}: its weights do not match its {CONFIG_NAME} "
+            f"({'; '.join(problems)}); nothing was initialised at random"
+        )
 
 
-def load_pretrained(model_cls, path: str | Path, *, dtype: torch.dtype | None = torch.float32,
-                    device: str | torch.device | None = None, what: str = "model"):
+def load_pretrained(
+    model_cls,
+    path: str | Path,
+    *,
+    dtype: torch.dtype | None = torch.float32,
+    device: str | torch.device | None = None,
+    what: str = "model",
+):
     """A ``save_pretrained`` folder -> ``model_cls`` in eval mode, checked, cast to ``dtype``, on ``device``.
 
     ``model_cls``: a ``PreTrainedModel`` subclass or a transformers Auto class
@@ -151,8 +176,9 @@ def load_pretrained(model_cls, path: str | Path, *, dtype: torch.dtype | None = 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a bar per small folder says nothing and buries a user's error line
     try:
-        model = model_cls.from_pretrained(str(path), config=config, use_safetensors=True, local_files_only=True,
-                                          **kwargs)
+        model = model_cls.from_pretrained(
+            str(path), config=config, use_safetensors=True, local_files_only=True, **kwargs
+        )
     except (OSError, SafetensorError, RuntimeError) as e:
         detail = str(e).replace("\n", " ")
         raise ValueError(f"cannot load the {what} from {str(path)!r}: missing or corrupt files ({detail})") from e

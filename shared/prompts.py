@@ -22,16 +22,51 @@ from dataclasses import dataclass, field
 
 from shared.time_prompts import DAY_PARTS, FILLER, FRACTIONS, PAST, TO, WORD_NUMBERS, parse_time
 
-TIME_WORDS = FILLER | DAY_PARTS | set(FRACTIONS) | PAST | TO | set(WORD_NUMBERS) | {
-    "noon", "midday", "midnight", "oclock", "o'clock", "o’clock", "hundred"}
-CONNECTIVES = {"with", "and", "a", "an", "the", "on", "in", "of", "has", "having", "style", "styled", "colour",
-               "color", "colored", "coloured"}
+TIME_WORDS = (
+    FILLER
+    | DAY_PARTS
+    | set(FRACTIONS)
+    | PAST
+    | TO
+    | set(WORD_NUMBERS)
+    | {"noon", "midday", "midnight", "oclock", "o'clock", "o’clock", "hundred"}
+)
+CONNECTIVES = {
+    "with",
+    "and",
+    "a",
+    "an",
+    "the",
+    "on",
+    "in",
+    "of",
+    "has",
+    "having",
+    "style",
+    "styled",
+    "colour",
+    "color",
+    "colored",
+    "coloured",
+}
 VAGUE = {"none", "no", "yes"}
 NEGATIONS = {"no", "without"}
 # English variants of value words, read as the value
-SYNONYMS = {"gray": "grey", "striped": "stripes", "stripy": "stripes", "dotted": "dots", "spotted": "dots",
-            "checkered": "checker", "chequered": "checker", "checked": "checker", "squared": "square",
-            "circular": "round", "numbers": "numerals", "digits": "numerals", "roman-numeral": "roman"}
+SYNONYMS = {
+    "gray": "grey",
+    "striped": "stripes",
+    "stripy": "stripes",
+    "dotted": "dots",
+    "spotted": "dots",
+    "checkered": "checker",
+    "chequered": "checker",
+    "checked": "checker",
+    "squared": "square",
+    "circular": "round",
+    "numbers": "numerals",
+    "digits": "numerals",
+    "roman-numeral": "roman",
+}
 _STRIP = ".,!?;:\"'“”‘’()[]{}"
 
 
@@ -93,11 +128,19 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
                 continue
             for value in fields[name]:
                 vw = _value_words(value)
-                if tuple(words[i:i + len(vw)]) == vw and (match is None or len(vw) > len(match[2])):
+                if tuple(words[i : i + len(vw)]) == vw and (match is None or len(vw) > len(match[2])):
                     match = (name, value, vw)
         if words[i] in NEGATIONS:  # "no numerals", "without ticks": the value none
-            none = next(((n, v) for n in word_fields if n not in result.conditions
-                         for v in fields[n] if str(v).lower() == "none" and near(i, 1, n)), None)
+            none = next(
+                (
+                    (n, v)
+                    for n in word_fields
+                    if n not in result.conditions
+                    for v in fields[n]
+                    if str(v).lower() == "none" and near(i, 1, n)
+                ),
+                None,
+            )
             if none is not None:
                 result.conditions[none[0]] = none[1]
                 for j in [i, *near(i, 1, none[0])]:
@@ -109,8 +152,9 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
             continue
         vw = match[2]
         # among the fields that have this value, the one named next to it, else the first
-        candidates = [(n, v) for n in word_fields if n not in result.conditions
-                      for v in fields[n] if _value_words(v) == vw]
+        candidates = [
+            (n, v) for n in word_fields if n not in result.conditions for v in fields[n] if _value_words(v) == vw
+        ]
         named = [(n, v, near(i, len(vw), n)) for n, v in candidates]
         named = [c for c in named if c[2]]
         if named:
@@ -123,7 +167,7 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
         else:
             name, value = candidates[0]
         result.conditions[name] = value
-        used[i:i + len(vw)] = [True] * len(vw)
+        used[i : i + len(vw)] = [True] * len(vw)
         i += len(vw)
 
     for name, values in fields.items():  # yes/no fields named without a value: "with a seconds hand"
@@ -147,6 +191,5 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
     elif not timed:
         result.unused += [w for _, w in rest if w and w not in result.unused and w not in CONNECTIVES | FILLER]
     if not result.conditions:
-        raise ValueError(f"cannot read {text!r}: it names no value of this pipeline's fields "
-                         f"({', '.join(fields)})")
+        raise ValueError(f"cannot read {text!r}: it names no value of this pipeline's fields ({', '.join(fields)})")
     return result

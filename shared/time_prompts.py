@@ -19,12 +19,33 @@ from __future__ import annotations
 
 import re
 
-ACCEPTED = ('accepted forms: "3:45", "03:45", "15:45", "3.45", "3:45 pm", "7h05", "3 o\'clock", '
-            '"quarter past three", "half past seven", "ten to six", "three forty-five", "noon", "midnight"')
+ACCEPTED = (
+    'accepted forms: "3:45", "03:45", "15:45", "3.45", "3:45 pm", "7h05", "3 o\'clock", '
+    '"quarter past three", "half past seven", "ten to six", "three forty-five", "noon", "midnight"'
+)
 
-UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-         "nineteen"]
+UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
 WORD_NUMBERS = {w: i for i, w in enumerate(UNITS)} | TENS | {"oh": 0, "o": 0}
 FRACTIONS = {"quarter": 15, "half": 30}
@@ -32,13 +53,76 @@ PAST = {"past", "after"}
 TO = {"to", "till", "til", "before", "of"}
 DAY_PARTS = {"am", "pm", "morning", "afternoon", "evening", "night", "tonight", "noon", "midnight"}
 FILLER = {
-    "a", "an", "the", "draw", "drawing", "make", "render", "generate", "create", "show", "shows",
-    "showing", "shown", "me", "please", "clock", "clocks", "face", "clockface", "analog",
-    "analogue", "wall", "watch", "picture", "image", "of", "that", "which", "with", "reads",
-    "reading", "says", "saying", "at", "time", "is", "it", "its", "set", "to", "for", "in", "on",
-    "exactly", "sharp", "precisely", "about", "around", "approximately", "hands", "pointing",
-    "and", "minutes", "minute", "mins", "min", "hours", "hrs", "h", "o'clock", "oclock",
-    "where", "when", "what", "should", "be", "display", "displaying", "displays", "please",
+    "a",
+    "an",
+    "the",
+    "draw",
+    "drawing",
+    "make",
+    "render",
+    "generate",
+    "create",
+    "show",
+    "shows",
+    "showing",
+    "shown",
+    "me",
+    "please",
+    "clock",
+    "clocks",
+    "face",
+    "clockface",
+    "analog",
+    "analogue",
+    "wall",
+    "watch",
+    "picture",
+    "image",
+    "of",
+    "that",
+    "which",
+    "with",
+    "reads",
+    "reading",
+    "says",
+    "saying",
+    "at",
+    "time",
+    "is",
+    "it",
+    "its",
+    "set",
+    "to",
+    "for",
+    "in",
+    "on",
+    "exactly",
+    "sharp",
+    "precisely",
+    "about",
+    "around",
+    "approximately",
+    "hands",
+    "pointing",
+    "and",
+    "minutes",
+    "minute",
+    "mins",
+    "min",
+    "hours",
+    "hrs",
+    "h",
+    "o'clock",
+    "oclock",
+    "where",
+    "when",
+    "what",
+    "should",
+    "be",
+    "display",
+    "displaying",
+    "displays",
+    "please",
 }
 
 # A number (or a digital time) stands on its own: before it, the start of the text, a space, a
@@ -140,11 +224,11 @@ def _parse_digital(norm: str, text: str) -> tuple[int, int] | None:
                 raise _error(text, "minutes need two digits")
             if minute > 59:
                 raise _error(text, f"minute {minute} is not in 0..59")
-            part = _check_rest(_merge_numbers(_words(norm[: m.start()] + " " + norm[m.end():])), text)
+            part = _check_rest(_merge_numbers(_words(norm[: m.start()] + " " + norm[m.end() :])), text)
             return _clock_hour(hour, part, text), minute
     m = _HOUR_ONLY_H.search(norm)
     if m:
-        part = _check_rest(_merge_numbers(_words(norm[: m.start()] + " " + norm[m.end():])), text)
+        part = _check_rest(_merge_numbers(_words(norm[: m.start()] + " " + norm[m.end() :])), text)
         return _clock_hour(int(m.group(1)), part, text), 0
     return None
 
@@ -172,11 +256,11 @@ def _match_words(tokens: list[object], text: str) -> tuple[int, int, list[object
                 if not 1 <= amount <= 59 or (w == "half" and rel in TO):
                     raise _error(text, f"{amount} minutes {rel} the hour")
                 if rel in PAST:
-                    return hour, amount, tokens[:i] + tokens[j + 2:]
-                return (hour - 1) % 24 if hour else 23, 60 - amount, tokens[:i] + tokens[j + 2:]
+                    return hour, amount, tokens[:i] + tokens[j + 2 :]
+                return (hour - 1) % 24 if hour else 23, 60 - amount, tokens[:i] + tokens[j + 2 :]
         # "half seven" (British: half past seven)
         if w == "half" and i + 1 < n and _hour_value(tokens[i + 1]) is not None:
-            return _hour_value(tokens[i + 1]), 30, tokens[:i] + tokens[i + 2:]
+            return _hour_value(tokens[i + 1]), 30, tokens[:i] + tokens[i + 2 :]
     for i, w in enumerate(tokens):
         hour = _hour_value(w)
         if hour is None:
@@ -184,17 +268,17 @@ def _match_words(tokens: list[object], text: str) -> tuple[int, int, list[object
         nxt = tokens[i + 1] if i + 1 < n else None
         frac = i + 2 + (i + 2 < n and tokens[i + 2] in ("a", "an"))
         if nxt == "and" and frac < n and tokens[frac] in FRACTIONS:  # "three and a half", "3 and a quarter"
-            return hour, FRACTIONS[tokens[frac]], tokens[:i] + tokens[frac + 1:]
+            return hour, FRACTIONS[tokens[frac]], tokens[:i] + tokens[frac + 1 :]
         if isinstance(nxt, tuple):  # "seven oh five"
-            return hour, nxt[1], tokens[:i] + tokens[i + 2:]
+            return hour, nxt[1], tokens[:i] + tokens[i + 2 :]
         if isinstance(nxt, int) and w not in ("noon", "midnight"):  # "three forty-five", "3 45", "3 05"
             if nxt > 59:
                 raise _error(text, f"minute {nxt} is not in 0..59")
             if nxt < 10 and not isinstance(nxt, _Padded):  # "three five", "twenty two four" (a typo'd "to")
-                raise _error(text, f"say minutes under ten as \"oh {nxt}\" or \"0{nxt}\"")
-            return hour, nxt, tokens[:i] + tokens[i + 2:]
+                raise _error(text, f'say minutes under ten as "oh {nxt}" or "0{nxt}"')
+            return hour, nxt, tokens[:i] + tokens[i + 2 :]
         # "3 o'clock", "three", "noon", "3 pm"
-        return hour, 0, tokens[:i] + tokens[i + 1:]
+        return hour, 0, tokens[:i] + tokens[i + 1 :]
     raise _NoMatch
 
 
@@ -209,10 +293,16 @@ def parse_time(text: str) -> tuple[int, int]:
     digital = _parse_digital(norm, text)
     if digital is not None:
         return digital
-    stray = next((m for m in _NUMBER.finditer(norm) if not _LONE_NUMBER.match(norm, m.start())
-                  or _LONE_NUMBER.match(norm, m.start()).end() != m.end()), None)
+    stray = next(
+        (
+            m
+            for m in _NUMBER.finditer(norm)
+            if not _LONE_NUMBER.match(norm, m.start()) or _LONE_NUMBER.match(norm, m.start()).end() != m.end()
+        ),
+        None,
+    )
     if stray is not None:
-        chunk = re.search(r"\S*$", norm[:stray.start()]).group() + re.match(r"\S*", norm[stray.start():]).group()
+        chunk = re.search(r"\S*$", norm[: stray.start()]).group() + re.match(r"\S*", norm[stray.start() :]).group()
         raise _error(text, f"a sign, separator or letter is stuck to a number in {chunk!r}")
     tokens = _merge_numbers(_words(norm))
     try:

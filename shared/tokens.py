@@ -31,8 +31,7 @@ def ids_feature() -> datasets.Sequence:
     return datasets.Sequence(datasets.Value("int16"))
 
 
-def write_tokens(splits: dict[str, list[datasets.Dataset]], out: str | Path, meta: dict,
-                 format: str = "arrow") -> Path:
+def write_tokens(splits: dict[str, list[datasets.Dataset]], out: str | Path, meta: dict, format: str = "arrow") -> Path:
     """Write ``{split: [shard, ...]}`` to the token folder ``out`` atomically.
 
     ``meta`` must hold ``codebook_size`` and ``grid_shape``; ``format``, ``splits`` (rows,
@@ -104,6 +103,9 @@ def read_tokens(path: str | Path) -> tuple[datasets.DatasetDict, dict]:
                 tables.append(datasets.Dataset(pq.read_table(str(file))).cast(features))
             elif file.stat().st_size:  # an empty jsonl shard has no schema to read
                 tables.append(datasets.Dataset(pa_json.read_json(str(file))).cast(features))
-        splits[name] = (datasets.concatenate_datasets(tables) if tables else
-                        datasets.Dataset.from_dict({k: [] for k in features}, features=features))
+        splits[name] = (
+            datasets.concatenate_datasets(tables)
+            if tables
+            else datasets.Dataset.from_dict({k: [] for k in features}, features=features)
+        )
     return datasets.DatasetDict(splits), meta

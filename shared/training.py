@@ -58,8 +58,9 @@ class TrainingArguments:
     lr: float = arg(1e-3, "peak learning rate")
     warmup_steps: int = arg(100, "warmup steps of the learning rate")
     weight_decay: float = arg(0.0, "AdamW weight decay, on matrices only")
-    mixed_precision: Precision = arg("auto", "auto: bf16 where the device computes it natively, else fp32 "
-                                             "(fp16 on GPUs without bf16)")
+    mixed_precision: Precision = arg(
+        "auto", "auto: bf16 where the device computes it natively, else fp32 (fp16 on GPUs without bf16)"
+    )
 
     # every so many optimizer steps (and at the end)
     eval_every: int = arg(500, "optimizer steps between evaluations")
@@ -80,8 +81,9 @@ class TrainingArguments:
         if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ValueError("--lr must be > 0 and --warmup-steps, --weight-decay, --num-workers >= 0")
         if self.mixed_precision not in Precision.__args__:
-            raise ValueError(f"--mixed-precision must be one of {', '.join(Precision.__args__)}, "
-                             f"got {self.mixed_precision!r}")
+            raise ValueError(
+                f"--mixed-precision must be one of {', '.join(Precision.__args__)}, got {self.mixed_precision!r}"
+            )
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if isinstance(v, (int, float, str, bool))}
@@ -109,7 +111,8 @@ def cpu_has_native_bf16() -> bool:
     except OSError:  # not Linux: trust oneDNN's own probe
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16")) and bool(
-        torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 def choose_precision(requested: str, device_type: str | None = None) -> tuple[str, str]:
@@ -158,8 +161,11 @@ def make_optimizer(model: torch.nn.Module, args: TrainingArguments):
     """AdamW with weight decay on matrices only, and linear warmup into a cosine decay."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     rest = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": rest, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(0.9, 0.95),
+    )
     schedule = get_cosine_schedule_with_warmup(optimizer, min(args.warmup_steps, args.steps // 2), args.steps)
     return optimizer, schedule
 
@@ -199,8 +205,15 @@ def _log_eval(accelerator: Accelerator, results: dict, step: int, bar) -> dict:
     return numbers
 
 
-def fit(args: TrainingArguments, make_model: Callable[[], torch.nn.Module], train_data, compute_loss: LossFn,
-        evaluate: EvalFn | None = None, collate_fn=None, name: str = "model") -> tuple[torch.nn.Module, dict]:
+def fit(
+    args: TrainingArguments,
+    make_model: Callable[[], torch.nn.Module],
+    train_data,
+    compute_loss: LossFn,
+    evaluate: EvalFn | None = None,
+    collate_fn=None,
+    name: str = "model",
+) -> tuple[torch.nn.Module, dict]:
     """Train ``make_model()`` on ``train_data`` and save it to ``args.out/model``; return ``(model, metrics)``.
 
     The model is built after seeding, so its initialisation depends on ``args.seed`` only.
@@ -215,11 +228,19 @@ def fit(args: TrainingArguments, make_model: Callable[[], torch.nn.Module], trai
     precision, why = choose_precision(args.mixed_precision)
     accelerator = make_accelerator(args, precision)
     if len(train_data) < args.batch_size * accelerator.num_processes:
-        raise ValueError(f"{len(train_data)} training samples are fewer than one batch ({args.batch_size} x "
-                         f"{accelerator.num_processes} processes): lower --batch-size")
-    loader = torch.utils.data.DataLoader(train_data, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                                         collate_fn=collate_fn, num_workers=args.num_workers,
-                                         generator=torch.Generator().manual_seed(args.seed))
+        raise ValueError(
+            f"{len(train_data)} training samples are fewer than one batch ({args.batch_size} x "
+            f"{accelerator.num_processes} processes): lower --batch-size"
+        )
+    loader = torch.utils.data.DataLoader(
+        train_data,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        collate_fn=collate_fn,
+        num_workers=args.num_workers,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
     model = make_model()
     optimizer, schedule = make_optimizer(model, args)
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
@@ -228,12 +249,20 @@ def fit(args: TrainingArguments, make_model: Callable[[], torch.nn.Module], trai
     main = accelerator.is_main_process
     params = sum(p.numel() for p in unwrapped.parameters())
     accelerator.init_trackers(name, config={**args.to_dict(), "precision": precision, "parameters": params})
-    accelerator.print(f"training {name} ({params / 1e6:.2f} M parameters) on {len(train_data)} samples, "
-                      f"{accelerator.num_processes} process(es), global batch "
-                      f"{args.batch_size * accelerator.num_processes * args.grad_accum} = {args.batch_size} x "
-                      f"{accelerator.num_processes} x {args.grad_accum}; precision {precision} ({why})")
-    bar = tqdm(total=args.steps, initial=start // args.grad_accum, desc=f"train {name}", unit="step",
-               disable=not (args.progress and main), dynamic_ncols=True)
+    accelerator.print(
+        f"training {name} ({params / 1e6:.2f} M parameters) on {len(train_data)} samples, "
+        f"{accelerator.num_processes} process(es), global batch "
+        f"{args.batch_size * accelerator.num_processes * args.grad_accum} = {args.batch_size} x "
+        f"{accelerator.num_processes} x {args.grad_accum}; precision {precision} ({why})"
+    )
+    bar = tqdm(
+        total=args.steps,
+        initial=start // args.grad_accum,
+        desc=f"train {name}",
+        unit="step",
+        disable=not (args.progress and main),
+        dynamic_ncols=True,
+    )
     metrics: dict = {}
     running: dict[str, list] = {}
     t0, first_step, seen = time.perf_counter(), None, 0
@@ -260,13 +289,16 @@ def fit(args: TrainingArguments, make_model: Callable[[], torch.nn.Module], trai
             first_step = (step, time.perf_counter())
         elif step - first_step[0] == ESTIMATE_AFTER:
             per_step = (time.perf_counter() - first_step[1]) / ESTIMATE_AFTER
-            bar.write(f"estimate: {per_step:.2f} s/step x {args.steps - step} steps left = "
-                      f"{per_step * (args.steps - step) / 60:.1f} min for {name} on this machine")
+            bar.write(
+                f"estimate: {per_step:.2f} s/step x {args.steps - step} steps left = "
+                f"{per_step * (args.steps - step) / 60:.1f} min for {name} on this machine"
+            )
         if step % args.log_every == 0 or step == args.steps:
             means = {k: torch.stack(v).mean().item() for k, v in running.items()}
             running = {}
-            accelerator.log({f"train/{k}": v for k, v in means.items()} | {"train/lr": schedule.get_last_lr()[0]},
-                            step=step)
+            accelerator.log(
+                {f"train/{k}": v for k, v in means.items()} | {"train/lr": schedule.get_last_lr()[0]}, step=step
+            )
             bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()})
         if evaluate is not None and (step % args.eval_every == 0 or step == args.steps):
             if main:
@@ -281,11 +313,17 @@ def fit(args: TrainingArguments, make_model: Callable[[], torch.nn.Module], trai
         if evaluate is not None and not metrics:  # resumed at the very end: measure once more
             metrics = _log_eval(accelerator, _evaluate(evaluate, unwrapped, args.steps), args.steps, bar)
         path = save_atomic(unwrapped, out / "model")
-        metrics.update(model_path=str(path), steps=args.steps, seconds=round(seconds, 1), precision=precision,
-                       samples_per_second=round(seen * accelerator.num_processes / max(seconds, 1e-9), 1))
+        metrics.update(
+            model_path=str(path),
+            steps=args.steps,
+            seconds=round(seconds, 1),
+            precision=precision,
+            samples_per_second=round(seen * accelerator.num_processes / max(seconds, 1e-9), 1),
+        )
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        accelerator.print("summary: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                                  for k, v in metrics.items()))
+        accelerator.print(
+            "summary: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+        )
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return unwrapped, metrics

@@ -48,8 +48,9 @@ def time_features(hour, minute) -> torch.Tensor:
 
 def _blocks(c: TokenizerConfigBase, enc_out: int, enc_in_extra: int = 0, dec_in_extra: int = 0):
     enc = Encoder(c.in_channels + enc_in_extra, enc_out, c.channels, c.downsample, c.num_res_blocks, c.attention)
-    dec = Decoder(c.latent_dim + dec_in_extra, c.in_channels, c.decoder_channels, c.downsample,
-                  c.decoder_res_blocks, c.attention)
+    dec = Decoder(
+        c.latent_dim + dec_in_extra, c.in_channels, c.decoder_channels, c.downsample, c.decoder_res_blocks, c.attention
+    )
     return enc, dec
 
 

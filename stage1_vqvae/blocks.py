@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import nn
 
 
@@ -19,8 +18,9 @@ def _norm(c: int) -> nn.Module:
 class ResBlock(nn.Module):
     def __init__(self, c: int):
         super().__init__()
-        self.body = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1),
-                                  _norm(c), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1))
+        self.body = nn.Sequential(
+            _norm(c), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1), _norm(c), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1)
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -44,7 +44,7 @@ class Attention(nn.Module):
 
 def _levels(downsample: int, channels) -> list[int]:
     n = int(math.log2(downsample))
-    if 2 ** n != downsample or n < 1:
+    if 2**n != downsample or n < 1:
         raise ValueError(f"downsample must be a power of two (4 or 8), got {downsample}")
     channels = list(channels)
     if len(channels) < n:
@@ -55,8 +55,15 @@ def _levels(downsample: int, channels) -> list[int]:
 class Encoder(nn.Module):
     """``[B, in, H, W]`` -> ``[B, out, H/f, W/f]``: strided stem, then res blocks + strided convs."""
 
-    def __init__(self, in_channels: int, out_channels: int, channels=(64, 128, 128), downsample: int = 8,
-                 num_res_blocks: int = 1, attention: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        channels=(64, 128, 128),
+        downsample: int = 8,
+        num_res_blocks: int = 1,
+        attention: bool = False,
+    ):
         super().__init__()
         ch = _levels(downsample, channels)
         layers = [nn.Conv2d(in_channels, ch[0], 4, 2, 1), nn.SiLU()]
@@ -75,8 +82,15 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """``[B, in, h, w]`` -> ``[B, 3, h*f, w*f]``, mirroring the encoder (optionally wider)."""
 
-    def __init__(self, in_channels: int, out_channels: int = 3, channels=(64, 128, 128), downsample: int = 8,
-                 num_res_blocks: int = 1, attention: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 3,
+        channels=(64, 128, 128),
+        downsample: int = 8,
+        num_res_blocks: int = 1,
+        attention: bool = False,
+    ):
         super().__init__()
         ch = _levels(downsample, channels)
         layers = [nn.Conv2d(in_channels, ch[-1], 3, padding=1)]

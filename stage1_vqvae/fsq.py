@@ -52,8 +52,9 @@ class FSQ(nn.Module):
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         if indices.min() < 0 or indices.max() >= self.codebook_size:
-            raise ValueError(f"code ids must lie in [0, {self.codebook_size}), got "
-                             f"[{int(indices.min())}, {int(indices.max())}]")
+            raise ValueError(
+                f"code ids must lie in [0, {self.codebook_size}), got [{int(indices.min())}, {int(indices.max())}]"
+            )
         return self.proj_out(self.indices_to_codes(indices))
 
     @torch.no_grad()

@@ -24,11 +24,21 @@ class TokenizerConfigBase(PretrainedConfig):
     ``edge_weight`` > 0 weights the reconstruction error up where the target has edges.
     """
 
-    def __init__(self, image_size: int = 64, in_channels: int = 3, downsample: int = 8,
-                 channels: list[int] | tuple[int, ...] = (32, 64, 128),
-                 decoder_channels: list[int] | tuple[int, ...] | None = (64, 128, 256),
-                 num_res_blocks: int = 1, decoder_res_blocks: int | None = 2, attention: bool = False,
-                 latent_dim: int = 64, recon_loss: str = "mse", edge_weight: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        image_size: int = 64,
+        in_channels: int = 3,
+        downsample: int = 8,
+        channels: list[int] | tuple[int, ...] = (32, 64, 128),
+        decoder_channels: list[int] | tuple[int, ...] | None = (64, 128, 256),
+        num_res_blocks: int = 1,
+        decoder_res_blocks: int | None = 2,
+        attention: bool = False,
+        latent_dim: int = 64,
+        recon_loss: str = "mse",
+        edge_weight: float = 0.0,
+        **kwargs,
+    ):
         if downsample not in (2, 4, 8, 16):
             raise ValueError(f"downsample must be 2, 4, 8 or 16, got {downsample}")
         if recon_loss not in ("mse", "l1"):
@@ -46,9 +56,20 @@ class TokenizerConfigBase(PretrainedConfig):
 class VQVAEConfig(TokenizerConfigBase):
     model_type = "qvae_vqvae"
 
-    def __init__(self, codebook_size: int = 512, quantizer: str = "ema", code_dim: int | None = None,
-                 beta: float = 0.25, decay: float = 0.99, cosine: bool = False, kmeans_init: bool = True,
-                 restart_after: int = 50, estimator: str = "ste", fsq_levels=(8, 8, 8), **kwargs):
+    def __init__(
+        self,
+        codebook_size: int = 512,
+        quantizer: str = "ema",
+        code_dim: int | None = None,
+        beta: float = 0.25,
+        decay: float = 0.99,
+        cosine: bool = False,
+        kmeans_init: bool = True,
+        restart_after: int = 50,
+        estimator: str = "ste",
+        fsq_levels=(8, 8, 8),
+        **kwargs,
+    ):
         if quantizer not in ("ema", "learned", "fsq"):
             raise ValueError(f"quantizer must be 'ema', 'learned' or 'fsq', got {quantizer!r}")
         self.quantizer, self.code_dim, self.beta, self.decay = quantizer, code_dim, beta, decay
@@ -77,7 +98,7 @@ class TokenizerOutput(ModelOutput):
 
 def reconstruction_loss(x: torch.Tensor, target: torch.Tensor, kind: str = "mse", edge_weight: float = 0.0):
     """Per-pixel L2 or L1, optionally weighted up where the target has edges (clock hands)."""
-    err = (x.float() - target.float())
+    err = x.float() - target.float()
     err = err.pow(2) if kind == "mse" else err.abs()
     if edge_weight <= 0:
         return err.mean()
@@ -104,11 +125,15 @@ class TokenizerPreTrainedModel(PreTrainedModel):
 
     def check_images(self, images: torch.Tensor) -> None:
         if not torch.is_tensor(images) or images.ndim != 4:
-            raise ValueError(f"expected images as a float tensor [B, {self.config.in_channels}, H, W], got "
-                             f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+            raise ValueError(
+                f"expected images as a float tensor [B, {self.config.in_channels}, H, W], got "
+                f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}"
+            )
         if images.shape[1] != self.config.in_channels:
-            raise ValueError(f"expected {self.config.in_channels} channels (RGB images [B, 3, H, W] in [-1, 1]), "
-                             f"got {images.shape[1]} channels in shape {tuple(images.shape)}")
+            raise ValueError(
+                f"expected {self.config.in_channels} channels (RGB images [B, 3, H, W] in [-1, 1]), "
+                f"got {images.shape[1]} channels in shape {tuple(images.shape)}"
+            )
         self.grid_shape(images.shape[2], images.shape[3])
 
     def recon_loss(self, x, target):
@@ -122,15 +147,24 @@ class VQVAEModel(TokenizerPreTrainedModel):
         super().__init__(config)
         c = config
         self.encoder = Encoder(c.in_channels, c.latent_dim, c.channels, c.downsample, c.num_res_blocks, c.attention)
-        self.decoder = Decoder(c.latent_dim, c.in_channels, c.decoder_channels, c.downsample,
-                               c.decoder_res_blocks, c.attention)
+        self.decoder = Decoder(
+            c.latent_dim, c.in_channels, c.decoder_channels, c.downsample, c.decoder_res_blocks, c.attention
+        )
         if c.quantizer == "fsq":
             self.quantizer = FSQ(tuple(c.fsq_levels), c.latent_dim)
         else:
-            self.quantizer = VectorQuantizer(c.codebook_size, c.latent_dim, c.code_dim, c.beta,
-                                             ema=c.quantizer == "ema", decay=c.decay, cosine=c.cosine,
-                                             kmeans_init=c.kmeans_init, restart_after=c.restart_after,
-                                             estimator=c.estimator)
+            self.quantizer = VectorQuantizer(
+                c.codebook_size,
+                c.latent_dim,
+                c.code_dim,
+                c.beta,
+                ema=c.quantizer == "ema",
+                decay=c.decay,
+                cosine=c.cosine,
+                kmeans_init=c.kmeans_init,
+                restart_after=c.restart_after,
+                estimator=c.estimator,
+            )
         self.post_init()
 
     @torch.no_grad()
@@ -143,8 +177,10 @@ class VQVAEModel(TokenizerPreTrainedModel):
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
         """Code ids ``[B, h, w]`` -> images ``[B, 3, h*f, w*f]`` in ``[-1, 1]``."""
         if not torch.is_tensor(ids) or ids.ndim != 3 or ids.dtype.is_floating_point:
-            raise ValueError(f"expected code ids as an integer tensor [B, h, w], got "
-                             f"{tuple(ids.shape) if torch.is_tensor(ids) else type(ids).__name__}")
+            raise ValueError(
+                f"expected code ids as an integer tensor [B, h, w], got "
+                f"{tuple(ids.shape) if torch.is_tensor(ids) else type(ids).__name__}"
+            )
         k = self.config.codebook_size
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= k):
             raise ValueError(f"code ids must lie in [0, {k}) (codebook_size), got [{int(ids.min())}, {int(ids.max())}]")
@@ -156,8 +192,14 @@ class VQVAEModel(TokenizerPreTrainedModel):
         quant, indices, quant_loss, stats = self.quantizer(self.encoder(images))
         recon = self.decoder(quant)
         rec = self.recon_loss(recon, images)
-        return TokenizerOutput(loss=rec + quant_loss, reconstruction=recon, recon_loss=rec.detach(),
-                               quant_loss=quant_loss.detach(), indices=indices, **stats)
+        return TokenizerOutput(
+            loss=rec + quant_loss,
+            reconstruction=recon,
+            recon_loss=rec.detach(),
+            quant_loss=quant_loss.detach(),
+            indices=indices,
+            **stats,
+        )
 
 
 def load_tokenizer(path, dtype: torch.dtype | None = torch.float32, device=None) -> VQVAEModel:

@@ -34,8 +34,10 @@ def to_tokens(z: torch.Tensor) -> tuple[torch.Tensor, callable]:
     if z.ndim == 4:
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
-        return flat, lambda x, ids=False: (x.reshape(b, h, w) if ids else
-                                          x.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous())
+        return (
+            flat,
+            lambda x, ids=False: x.reshape(b, h, w) if ids else x.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous(),
+        )
     if z.ndim == 3:
         b, n, d = z.shape
         return z.reshape(-1, d), lambda x, ids=False: x.reshape(b, n) if ids else x.reshape(b, n, -1)
@@ -84,10 +86,21 @@ class VectorQuantizer(nn.Module):
     steps are re-seeded from current encoder outputs (0 turns that off).
     """
 
-    def __init__(self, codebook_size: int = 512, dim: int = 64, code_dim: int | None = None, beta: float = 0.25,
-                 ema: bool = True, decay: float = 0.99, eps: float = 1e-5, cosine: bool = False,
-                 kmeans_init: bool = True, kmeans_iters: int = 10, restart_after: int = 50,
-                 estimator: str = "ste"):
+    def __init__(
+        self,
+        codebook_size: int = 512,
+        dim: int = 64,
+        code_dim: int | None = None,
+        beta: float = 0.25,
+        ema: bool = True,
+        decay: float = 0.99,
+        eps: float = 1e-5,
+        cosine: bool = False,
+        kmeans_init: bool = True,
+        kmeans_iters: int = 10,
+        restart_after: int = 50,
+        estimator: str = "ste",
+    ):
         super().__init__()
         if estimator not in ("ste", "rotation"):
             raise ValueError(f"estimator must be 'ste' or 'rotation', got {estimator!r}")
@@ -126,8 +139,9 @@ class VectorQuantizer(nn.Module):
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Ids ``[...]`` -> vectors ``[..., dim]`` in the input space."""
         if indices.min() < 0 or indices.max() >= self.codebook_size:
-            raise ValueError(f"code ids must lie in [0, {self.codebook_size}), got "
-                             f"[{int(indices.min())}, {int(indices.max())}]")
+            raise ValueError(
+                f"code ids must lie in [0, {self.codebook_size}), got [{int(indices.min())}, {int(indices.max())}]"
+            )
         return self.proj_out(self.codebook()[indices])
 
     @torch.no_grad()

@@ -19,12 +19,23 @@ from shared.data import load_images
 from shared.images import make_grid, psnr, to_pil, to_tensor
 from shared.training import TrainingArguments, arg, fit
 
-from .baselines import AutoencoderConfig, AutoencoderModel, ConditionalVAEConfig, ConditionalVAEModel, VAEConfig, VAEModel
+from .baselines import (
+    AutoencoderConfig,
+    AutoencoderModel,
+    ConditionalVAEConfig,
+    ConditionalVAEModel,
+    VAEConfig,
+    VAEModel,
+)
 from .modeling import VQVAEConfig, VQVAEModel
 from .quantizer import usage_stats
 
-MODELS = {"vqvae": (VQVAEConfig, VQVAEModel), "ae": (AutoencoderConfig, AutoencoderModel),
-          "vae": (VAEConfig, VAEModel), "cvae": (ConditionalVAEConfig, ConditionalVAEModel)}
+MODELS = {
+    "vqvae": (VQVAEConfig, VQVAEModel),
+    "ae": (AutoencoderConfig, AutoencoderModel),
+    "vae": (VAEConfig, VAEModel),
+    "cvae": (ConditionalVAEConfig, ConditionalVAEModel),
+}
 CONFIG_FLAGS = ("codebook_size", "downsample", "quantizer", "beta")
 
 
@@ -60,7 +71,7 @@ class ImageTensors(torch.utils.data.Dataset):
     def __init__(self, split, size: int, chunk: int = 512):
         parts = []
         for i in range(0, len(split), chunk):
-            x = to_tensor(split[i:i + chunk]["image"], size=size)
+            x = to_tensor(split[i : i + chunk]["image"], size=size)
             parts.append(((x + 1) * 127.5).round().to(torch.uint8))
         self.images = torch.cat(parts) if parts else torch.zeros(0, 3, size, size, dtype=torch.uint8)
         cols, n = split.column_names, len(split)
@@ -110,8 +121,10 @@ def measure_reconstruction(model, val: ImageTensors, batch_size: int = 144) -> d
     device = next(model.parameters()).device
     psnrs, kls, ids = [], [], []
     for i in range(0, len(val), batch_size):
-        rows = {k: v[i:i + batch_size].to(device) for k, v in
-                (("images", val.images), ("hour", val.hour), ("minute", val.minute))}
+        rows = {
+            k: v[i : i + batch_size].to(device)
+            for k, v in (("images", val.images), ("hour", val.hour), ("minute", val.minute))
+        }
         out, x = reconstruct(model, rows, isinstance(model, ConditionalVAEModel))
         psnrs.append(psnr(out.reconstruction.float().clamp(-1, 1), x))
         if out.kl is not None:
@@ -136,13 +149,19 @@ def reconstruction_grid(model, val: ImageTensors, title: str, n: int = 8):
     conditional = isinstance(model, ConditionalVAEModel)
     out, x = reconstruct(model, rows, conditional)
     recon = out.reconstruction.float().clamp(-1, 1)
-    times = ([f"{int(h)}:{int(m):02d}" for h, m in zip(rows["hour"], rows["minute"])] if val.has_time
-             else [f"#{i}" for i in range(n)])
+    times = (
+        [f"{int(h)}:{int(m):02d}" for h, m in zip(rows["hour"], rows["minute"])]
+        if val.has_time
+        else [f"#{i}" for i in range(n)]
+    )
     images, captions = to_pil(x) + to_pil(recon), times + [f"{float(v):.1f} dB" for v in psnr(recon, x)]
     if isinstance(model, VAEModel):
         g = torch.Generator().manual_seed(0)
-        samples = (model.sample(rows["hour"].cpu(), rows["minute"].cpu(), n=1, generator=g) if conditional
-                   else model.sample_prior(n, generator=g))
+        samples = (
+            model.sample(rows["hour"].cpu(), rows["minute"].cpu(), n=1, generator=g)
+            if conditional
+            else model.sample_prior(n, generator=g)
+        )
         images += to_pil(samples)
         captions += [f"sample {t}" if conditional else "N(0, I)" for t in times]
     return make_grid(images, captions, ncols=n, title=title)
@@ -159,7 +178,9 @@ def train_tokenizer(args: TokenizerTrainingArguments):
 
     def compute_loss(model, batch, _):
         out, _ = reconstruct(model, batch, args.model == "cvae")
-        logs = {k: getattr(out, k) for k in ("recon_loss", "usage", "perplexity", "kl") if getattr(out, k, None) is not None}
+        logs = {
+            k: getattr(out, k) for k in ("recon_loss", "usage", "perplexity", "kl") if getattr(out, k, None) is not None
+        }
         return out.loss, logs
 
     def evaluate(model, step):

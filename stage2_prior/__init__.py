@@ -5,8 +5,20 @@ from .model import PRESETS, build_prior, load_prior
 from .sampling import GuidedCodeSampler, sample
 from .vocab import Vocab, prior_vocab
 
-__all__ = ["PRESETS", "bits_per_token", "GuidedCodeSampler", "Vocab", "build_prior", "load_tokens", "make_batch", "prior_vocab",
-           "sample", "write_token_folder", "train_prior", "load_prior"]
+__all__ = [
+    "PRESETS",
+    "bits_per_token",
+    "GuidedCodeSampler",
+    "Vocab",
+    "build_prior",
+    "load_tokens",
+    "make_batch",
+    "prior_vocab",
+    "sample",
+    "write_token_folder",
+    "train_prior",
+    "load_prior",
+]
 
 
 def train_prior(*args, **kwargs):

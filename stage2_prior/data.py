@@ -50,19 +50,28 @@ def infer_fields(split, names: list[str], max_values: int = DEFAULT_MAX_VALUES) 
     fields = []
     for name in names:
         if name not in split.column_names:
-            raise ValueError(f"no column {name!r} to condition on; the columns are: "
-                             f"{', '.join(c for c in split.column_names if c not in ('ids', 'image'))}")
+            raise ValueError(
+                f"no column {name!r} to condition on; the columns are: "
+                f"{', '.join(c for c in split.column_names if c not in ('ids', 'image'))}"
+            )
         values = _column_values(split, name)
         missing = [i for i, v in enumerate(values) if v is None or v == "" or (isinstance(v, float) and math.isnan(v))]
         if missing:
-            raise ValueError(f"column {name!r} has missing values ({len(missing)} rows, the first is row {missing[0]}); "
-                             "fill them or leave the column out of --conditions")
+            raise ValueError(
+                f"column {name!r} has missing values ({len(missing)} rows, the first is row {missing[0]}); "
+                "fill them or leave the column out of --conditions"
+            )
         distinct = set(values)
         if len(distinct) > max_values:
-            raise ValueError(f"column {name!r} has {len(distinct)} distinct values, more than the {max_values} a "
-                             f"category may have; raise the limit with --max-values or leave the column out")
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in distinct) and min(distinct) >= 0 \
-                and max(distinct) < max_values:
+            raise ValueError(
+                f"column {name!r} has {len(distinct)} distinct values, more than the {max_values} a "
+                f"category may have; raise the limit with --max-values or leave the column out"
+            )
+        if (
+            all(isinstance(v, int) and not isinstance(v, bool) for v in distinct)
+            and min(distinct) >= 0
+            and max(distinct) < max_values
+        ):
             fields.append(Field(name, tuple(range(max(distinct) + 1))))
         else:
             fields.append(Field(name, tuple(sorted(distinct, key=str))))
@@ -79,7 +88,9 @@ def split_tensors(split, vocab: Vocab, holdout_times=None) -> TensorDataset:
     ids = np.asarray(table["ids"]) if not isinstance(table["ids"], list) else np.stack(table["ids"])
     ids = torch.as_tensor(ids.astype(np.int64))
     if ids.ndim != 2 or ids.shape[1] != vocab.num_codes:
-        raise ValueError(f"ids have shape {tuple(ids.shape)}, expected [N, {vocab.num_codes}] for grid {vocab.grid_shape}")
+        raise ValueError(
+            f"ids have shape {tuple(ids.shape)}, expected [N, {vocab.num_codes}] for grid {vocab.grid_shape}"
+        )
     if len(ids) and (ids.min() < 0 or ids.max() >= vocab.codebook_size):
         raise ValueError(f"code ids out of range [0, {vocab.codebook_size})")
     index = torch.full((len(ids), vocab.num_cond), OPEN, dtype=torch.long)
@@ -87,8 +98,9 @@ def split_tensors(split, vocab: Vocab, holdout_times=None) -> TensorDataset:
         if f.name not in split.column_names:
             raise ValueError(f"token split lacks the condition column {f.name!r} (has {', '.join(split.column_names)})")
         lookup = {str(v).lower(): i for i, v in enumerate(f.values)}
-        index[:, j] = torch.tensor([lookup.get(str(v).lower(), OPEN) for v in _column_values(split, f.name)],
-                                   dtype=torch.long)
+        index[:, j] = torch.tensor(
+            [lookup.get(str(v).lower(), OPEN) for v in _column_values(split, f.name)], dtype=torch.long
+        )
     if holdout_times:
         h, m = vocab.names.index("hour"), vocab.names.index("minute")
         held = torch.tensor([hh * 60 + mm for hh, mm in holdout_times], dtype=torch.long)
@@ -112,8 +124,9 @@ def make_batch(vocab: Vocab, ids, index, drop=None):
     return input_ids, labels
 
 
-def write_token_folder(out, grids, labels: dict, codebook_size: int, val_fraction: float = 0.1, seed: int = 0,
-                       format: str = "arrow") -> Path:
+def write_token_folder(
+    out, grids, labels: dict, codebook_size: int, val_fraction: float = 0.1, seed: int = 0, format: str = "arrow"
+) -> Path:
     """Write a token folder from grids [N, h, w] and label columns ``{name: N values}`` (tests, synthetic data)."""
     from datasets import Dataset
 
@@ -125,7 +138,8 @@ def write_token_folder(out, grids, labels: dict, codebook_size: int, val_fractio
 
     def part(rows):
         data = {"ids": grids.reshape(n, -1)[rows].to(torch.int16).tolist()} | {
-            k: [values[i] for i in rows] for k, values in columns.items()}
+            k: [values[i] for i in rows] for k, values in columns.items()
+        }
         return [Dataset.from_dict(data).cast_column("ids", ids_feature())]
 
     meta = {"codebook_size": int(codebook_size), "grid_shape": [h, w]}
@@ -147,7 +161,10 @@ def bits_per_token(prior, ids, index, batch_size: int = 256) -> float:
     prior.eval()
     total = 0.0
     for i in range(0, len(ids), batch_size):
-        input_ids, labels = make_batch(vocab, ids[i:i + batch_size], index[i:i + batch_size])
-        total += prior(input_ids=input_ids.to(device), labels=labels.to(device)).loss.item() * labels[:, vocab.num_cond:].numel()
+        input_ids, labels = make_batch(vocab, ids[i : i + batch_size], index[i : i + batch_size])
+        total += (
+            prior(input_ids=input_ids.to(device), labels=labels.to(device)).loss.item()
+            * labels[:, vocab.num_cond :].numel()
+        )
     prior.train(was_training)
     return total / max(ids.numel(), 1) / math.log(2)

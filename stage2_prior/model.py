@@ -24,17 +24,36 @@ def build_config(vocab: Vocab, preset: str = "small", family: str = "llama", **o
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}: choose one of {', '.join(FAMILIES)}")
     p = PRESETS[preset]
-    common = dict(vocab_size=vocab.size, pad_token_id=vocab.pad, bos_token_id=None, eos_token_id=None,
-                  tie_word_embeddings=False)
+    common = dict(
+        vocab_size=vocab.size, pad_token_id=vocab.pad, bos_token_id=None, eos_token_id=None, tie_word_embeddings=False
+    )
     if family == "llama":
-        kw = dict(hidden_size=p["hidden"], num_hidden_layers=p["layers"], num_attention_heads=p["heads"],
-                  num_key_value_heads=p["heads"], intermediate_size=p["mlp"], max_position_embeddings=vocab.seq_len,
-                  rms_norm_eps=1e-5, rope_theta=10000.0, attention_dropout=0.0, **common)
+        kw = dict(
+            hidden_size=p["hidden"],
+            num_hidden_layers=p["layers"],
+            num_attention_heads=p["heads"],
+            num_key_value_heads=p["heads"],
+            intermediate_size=p["mlp"],
+            max_position_embeddings=vocab.seq_len,
+            rms_norm_eps=1e-5,
+            rope_theta=10000.0,
+            attention_dropout=0.0,
+            **common,
+        )
         kw.update(overrides)
         config = LlamaConfig(**kw)
     else:
-        kw = dict(n_embd=p["hidden"], n_layer=p["layers"], n_head=p["heads"], n_inner=4 * p["hidden"],
-                  n_positions=vocab.seq_len, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **common)
+        kw = dict(
+            n_embd=p["hidden"],
+            n_layer=p["layers"],
+            n_head=p["heads"],
+            n_inner=4 * p["hidden"],
+            n_positions=vocab.seq_len,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            **common,
+        )
         kw.update(overrides)
         config = GPT2Config(**kw)
     setattr(config, CONFIG_KEY, vocab.to_dict())
@@ -42,12 +61,20 @@ def build_config(vocab: Vocab, preset: str = "small", family: str = "llama", **o
 
 
 def generation_config(vocab: Vocab) -> GenerationConfig:
-    return GenerationConfig(max_new_tokens=vocab.num_codes, min_new_tokens=vocab.num_codes, do_sample=False,
-                            pad_token_id=vocab.pad, bos_token_id=None, eos_token_id=None, use_cache=True)
+    return GenerationConfig(
+        max_new_tokens=vocab.num_codes,
+        min_new_tokens=vocab.num_codes,
+        do_sample=False,
+        pad_token_id=vocab.pad,
+        bos_token_id=None,
+        eos_token_id=None,
+        use_cache=True,
+    )
 
 
-def build_prior(codebook_size: int, grid_shape=(8, 8), preset: str = "small", family: str = "llama",
-                fields=TIME_FIELDS, **overrides) -> PreTrainedModel:
+def build_prior(
+    codebook_size: int, grid_shape=(8, 8), preset: str = "small", family: str = "llama", fields=TIME_FIELDS, **overrides
+) -> PreTrainedModel:
     """A randomly initialised causal LM over the vocabulary of ``codebook_size`` codes and the
     condition ``fields`` (stored in ``config.qvae_vocab``)."""
     vocab = Vocab(codebook_size, tuple(grid_shape), tuple(fields))
@@ -69,6 +96,8 @@ def load_prior(path, dtype=torch.float32, device=None) -> PreTrainedModel:
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{str(path)!r} is not a stage-2 prior: {e}") from e
     if model.config.vocab_size != vocab.size:
-        raise ValueError(f"the prior at {str(path)!r} disagrees with itself: its config.json has vocab_size="
-                         f"{model.config.vocab_size} but its vocabulary ({CONFIG_KEY}) has {vocab.size} tokens")
+        raise ValueError(
+            f"the prior at {str(path)!r} disagrees with itself: its config.json has vocab_size="
+            f"{model.config.vocab_size} but its vocabulary ({CONFIG_KEY}) has {vocab.size} tokens"
+        )
     return model

@@ -40,8 +40,17 @@ class GuidedCodeSampler(LogitsProcessor):
     benchmarks/RESULTS.md).
     """
 
-    def __init__(self, codebook_size: int, batch: int, guidance_scale: float = 1.0, temperature: float = 1.0,
-                 top_k=None, top_p=None, generator: torch.Generator | None = None, min_p=None):
+    def __init__(
+        self,
+        codebook_size: int,
+        batch: int,
+        guidance_scale: float = 1.0,
+        temperature: float = 1.0,
+        top_k=None,
+        top_p=None,
+        generator: torch.Generator | None = None,
+        min_p=None,
+    ):
         self.k, self.batch, self.scale = codebook_size, batch, float(guidance_scale)
         self.temperature, self.top_k, self.top_p, self.generator = temperature, top_k, top_p, generator
         self.min_p = min_p
@@ -50,7 +59,7 @@ class GuidedCodeSampler(LogitsProcessor):
         logits = scores[:, : self.k].float()
         cond = logits[: self.batch]
         if logits.shape[0] == 2 * self.batch:
-            uncond = logits[self.batch:]
+            uncond = logits[self.batch :]
             logits = uncond + self.scale * (cond - uncond)
         if self.min_p:
             cond = cond.log_softmax(-1)
@@ -69,8 +78,18 @@ class GuidedCodeSampler(LogitsProcessor):
 
 
 @torch.no_grad()
-def sample(prior, conditions, num_per_condition: int = 1, temperature: float = 1.0, top_k=None, top_p=None,
-           guidance_scale: float = 1.0, seed=None, use_cache: bool = True, min_p=None) -> torch.LongTensor:
+def sample(
+    prior,
+    conditions,
+    num_per_condition: int = 1,
+    temperature: float = 1.0,
+    top_k=None,
+    top_p=None,
+    guidance_scale: float = 1.0,
+    seed=None,
+    use_cache: bool = True,
+    min_p=None,
+) -> torch.LongTensor:
     """Code grids ``LongTensor [B, h, w]``, B = len(conditions) * num_per_condition, condition-major.
 
     ``conditions``: a list of ``{field: value}`` (a field not given is left open and drawn as
@@ -105,16 +124,25 @@ def sample(prior, conditions, num_per_condition: int = 1, temperature: float = 1
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
     generator = torch.Generator().manual_seed(int(seed))
-    processor = GuidedCodeSampler(vocab.codebook_size, batch, guidance_scale, temperature, top_k, top_p, generator,
-                                  min_p)
+    processor = GuidedCodeSampler(
+        vocab.codebook_size, batch, guidance_scale, temperature, top_k, top_p, generator, min_p
+    )
     was_training = prior.training
     prior.eval()
     try:
-        out = prior.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt),
-                             logits_processor=LogitsProcessorList([processor]), do_sample=False,
-                             max_new_tokens=vocab.num_codes, min_new_tokens=vocab.num_codes, use_cache=use_cache,
-                             pad_token_id=vocab.pad, eos_token_id=None, num_beams=1)
+        out = prior.generate(
+            input_ids=prompt,
+            attention_mask=torch.ones_like(prompt),
+            logits_processor=LogitsProcessorList([processor]),
+            do_sample=False,
+            max_new_tokens=vocab.num_codes,
+            min_new_tokens=vocab.num_codes,
+            use_cache=use_cache,
+            pad_token_id=vocab.pad,
+            eos_token_id=None,
+            num_beams=1,
+        )
     finally:
         prior.train(was_training)
-    codes = out[:batch, vocab.num_cond: vocab.num_cond + vocab.num_codes]
+    codes = out[:batch, vocab.num_cond : vocab.num_cond + vocab.num_codes]
     return codes.reshape(batch, *vocab.grid_shape).cpu()

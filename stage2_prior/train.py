@@ -34,16 +34,20 @@ class PriorTrainingArguments(TrainingArguments):
     conditions: str = arg("hour,minute", "comma-separated label columns of the token folder to condition on")
     max_values: int = arg(DEFAULT_MAX_VALUES, "most distinct values a condition column may have (a category)")
     cond_drop: float = arg(0.1, "probability of replacing all conditions with their null tokens (for guidance)")
-    field_drop: float = arg(1.0, "otherwise each field is left open with probability r, r ~ U(0, field_drop) per "
-                                 "sequence, so one prior samples with any subset of the fields given")
+    field_drop: float = arg(
+        1.0,
+        "otherwise each field is left open with probability r, r ~ U(0, field_drop) per "
+        "sequence, so one prior samples with any subset of the fields given",
+    )
     holdout_times: str = arg("", "comma-separated h:mm times left out of training, e.g. 3:45,7:10")
     max_eval_samples: int = arg(2000, "validation grids used for bits per token")
 
     def __post_init__(self):
         super().__post_init__()
         if not 0.0 <= self.cond_drop < 1.0 or not 0.0 <= self.field_drop <= 1.0:
-            raise ValueError(f"--cond-drop must be in [0, 1) and --field-drop in [0, 1], got {self.cond_drop} and "
-                             f"{self.field_drop}")
+            raise ValueError(
+                f"--cond-drop must be in [0, 1) and --field-drop in [0, 1], got {self.cond_drop} and {self.field_drop}"
+            )
         if not self.condition_names:
             raise ValueError("--conditions names no column: give at least one, e.g. hour,minute")
         parse_times(self.holdout_times)  # fail before any work
@@ -90,10 +94,17 @@ def train_prior(args: PriorTrainingArguments, **model_overrides):
         ids, index = val[: args.max_eval_samples]
         return {"bits_per_token": bits_per_token(model, ids, index)}
 
-    return fit(args, lambda: build_prior(vocab.codebook_size, vocab.grid_shape, args.preset, args.family,
-                                         fields=fields, **model_overrides), train, compute_loss, evaluate if val is not None else None,
-               name=f"prior ({args.family}/{args.preset}, K={vocab.codebook_size}, grid {vocab.grid_shape}, "
-                    f"fields {', '.join(f'{f.name} ({len(f.values)})' for f in fields)})")
+    return fit(
+        args,
+        lambda: build_prior(
+            vocab.codebook_size, vocab.grid_shape, args.preset, args.family, fields=fields, **model_overrides
+        ),
+        train,
+        compute_loss,
+        evaluate if val is not None else None,
+        name=f"prior ({args.family}/{args.preset}, K={vocab.codebook_size}, grid {vocab.grid_shape}, "
+        f"fields {', '.join(f'{f.name} ({len(f.values)})' for f in fields)})",
+    )
 
 
 ARGUMENTS = (PriorTrainingArguments,)

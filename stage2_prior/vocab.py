@@ -137,8 +137,10 @@ class Vocab:
 
     def decode(self, index) -> list[dict]:
         """Index ``[B, n]`` -> ``[{field: value}]``, open fields left out."""
-        return [{f.name: f.values[int(i)] for f, i in zip(self.fields, row) if int(i) != OPEN}
-                for row in torch.as_tensor(index).reshape(-1, self.num_cond)]
+        return [
+            {f.name: f.values[int(i)] for f, i in zip(self.fields, row) if int(i) != OPEN}
+            for row in torch.as_tensor(index).reshape(-1, self.num_cond)
+        ]
 
     def condition_ids(self, index) -> torch.Tensor:
         """Index ``[B, n]`` (-1 = open) -> condition token ids ``[B, n]``; ValueError off the value lists."""
@@ -147,17 +149,24 @@ class Vocab:
         bad = (index < OPEN) | (index >= sizes)
         if bad.any():
             j = int(bad.nonzero()[0, 1])
-            raise ValueError(f"field {self.names[j]!r} has {int(sizes[j])} values (index 0..{int(sizes[j]) - 1}, "
-                             f"or -1 for open), got {int(index[bad][0])}")
+            raise ValueError(
+                f"field {self.names[j]!r} has {int(sizes[j])} values (index 0..{int(sizes[j]) - 1}, "
+                f"or -1 for open), got {int(index[bad][0])}"
+            )
         return torch.where(index == OPEN, self.null_tokens, index + self.offsets)
 
     def null_ids(self, batch: int) -> torch.Tensor:
         return self.null_tokens.expand(batch, -1).clone()
 
     def to_dict(self) -> dict:
-        return {"codebook_size": self.codebook_size, "grid_shape": list(self.grid_shape),
-                "fields": [{"name": f.name, "values": list(f.values)} for f in self.fields],
-                "null_tokens": self.null_tokens.tolist(), "pad": self.pad, "vocab_size": self.size}
+        return {
+            "codebook_size": self.codebook_size,
+            "grid_shape": list(self.grid_shape),
+            "fields": [{"name": f.name, "values": list(f.values)} for f in self.fields],
+            "null_tokens": self.null_tokens.tolist(),
+            "pad": self.pad,
+            "vocab_size": self.size,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocab:

@@ -61,8 +61,11 @@ def _scheme(rng: random.Random) -> dict:
     hue = rng.random()
     dark_face = rng.random() < 0.35
     face = _hsv(hue, rng.uniform(0.0, 0.7), rng.uniform(0.08, 0.3) if dark_face else rng.uniform(0.8, 1.0))
-    ink = _hsv(hue + rng.uniform(-0.1, 0.1), rng.uniform(0.0, 0.5),
-               rng.uniform(0.85, 1.0) if dark_face else rng.uniform(0.0, 0.25))
+    ink = _hsv(
+        hue + rng.uniform(-0.1, 0.1),
+        rng.uniform(0.0, 0.5),
+        rng.uniform(0.85, 1.0) if dark_face else rng.uniform(0.0, 0.25),
+    )
     backdrop = _hsv(rng.random(), rng.uniform(0.1, 0.9), rng.uniform(0.2, 0.95))
     accent = _hsv(hue + 0.5 + rng.uniform(-0.15, 0.15), 0.9, 0.95)
     return {"face": face, "ink": ink, "backdrop": backdrop, "accent": accent}
@@ -84,8 +87,10 @@ def _sword(draw: ImageDraw.ImageDraw, cx, cy, length, width, deg, color) -> None
     back = (cx - ux * length * 0.15, cy - uy * length * 0.15)
     wide = (cx + ux * length * 0.2, cy + uy * length * 0.2)
     tip = (cx + ux * length, cy + uy * length)
-    draw.polygon([back, (wide[0] + px * width, wide[1] + py * width), tip,
-                  (wide[0] - px * width, wide[1] - py * width)], fill=color)
+    draw.polygon(
+        [back, (wide[0] + px * width, wide[1] + py * width), tip, (wide[0] - px * width, wide[1] - py * width)],
+        fill=color,
+    )
 
 
 def draw_clock(hour: int, minute: int, size: int = 64, seed: int = 0) -> Image.Image:
@@ -125,8 +130,11 @@ def draw_clock(hour: int, minute: int, size: int = 64, seed: int = 0) -> Image.I
     if look == "railway":
         for i in range(60):
             if i % 5:
-                draw.line([_polar(cx, cy, r * 0.86, i * 6), _polar(cx, cy, r * 0.92, i * 6)], fill=ink,
-                          width=max(1, round(r * 0.015)))
+                draw.line(
+                    [_polar(cx, cy, r * 0.86, i * 6), _polar(cx, cy, r * 0.92, i * 6)],
+                    fill=ink,
+                    width=max(1, round(r * 0.015)),
+                )
     if look in ("cardinal", "serif"):
         numbers = (12, 3, 6, 9) if look == "cardinal" else tuple(range(1, 13))
         f = _font(look == "serif", max(8, round(r * (0.32 if look == "cardinal" else 0.2))))
@@ -144,15 +152,17 @@ def draw_clock(hour: int, minute: int, size: int = 64, seed: int = 0) -> Image.I
         _stroke(draw, (cx, cy), _polar(cx, cy, r * 0.8, m_deg), r * 0.06, ink)
     if rng.random() < 0.4:  # an accent seconds stroke
         s_deg = rng.uniform(0, 360)
-        draw.line([_polar(cx, cy, -r * 0.2, s_deg), _polar(cx, cy, r * 0.88, s_deg)], fill=col["accent"],
-                  width=max(1, round(r * 0.02)))
+        draw.line(
+            [_polar(cx, cy, -r * 0.2, s_deg), _polar(cx, cy, r * 0.88, s_deg)],
+            fill=col["accent"],
+            width=max(1, round(r * 0.02)),
+        )
     d = r * 0.05
     draw.ellipse([cx - d, cy - d, cx + d, cy + d], fill=col["accent"] if rng.random() < 0.5 else ink)
     return img.resize((size, size), Image.LANCZOS)
 
 
-def write_clock_folder(out: str | Path, n_train: int, n_val: int, n_test: int, size: int = 64,
-                       seed: int = 0) -> Path:
+def write_clock_folder(out: str | Path, n_train: int, n_val: int, n_test: int, size: int = 64, seed: int = 0) -> Path:
     """Write ``out/{train,validation,test}/`` of PNGs, each with ``metadata.csv`` (file_name,hour,minute).
 
     Times cycle through all 720 in a seeded order (every time appears once a split has 720).

@@ -19,7 +19,9 @@ def clocks(tmp_path_factory):
     from shared.data import build_clock_dataset
 
     path = tmp_path_factory.mktemp("data") / "clocks"
-    build_clock_dataset(train=720, val=720, test=720, size=32, num_styles=16, num_proc=1, progress=False).save_to_disk(str(path))
+    build_clock_dataset(train=720, val=720, test=720, size=32, num_styles=16, num_proc=1, progress=False).save_to_disk(
+        str(path)
+    )
     return path
 
 

@@ -25,8 +25,11 @@ def _dumping(fit):
     def wrapped(args, *rest, **kwargs):
         model, metrics = fit(args, *rest, **kwargs)
         rank = int(os.environ.get("RANK", "0"))
-        torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, Path(args.out) / f"rank{rank}.pt")
+        torch.save(
+            {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, Path(args.out) / f"rank{rank}.pt"
+        )
         return model, metrics
+
     return wrapped
 
 
@@ -35,6 +38,7 @@ def _slowed(micro_batches, delay: float):
         for item in micro_batches(*args, **kwargs):
             time.sleep(delay)
             yield item
+
     return wrapped
 
 

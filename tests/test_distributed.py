@@ -27,12 +27,18 @@ from safetensors.torch import load_file
 from stage1_vqvae.train import TokenizerTrainingArguments, train_tokenizer
 from stage2_prior.train import PriorTrainingArguments, train_prior
 
-pytestmark = pytest.mark.distributed
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = str(ROOT / "tests" / "distributed_run.py")
-TINY = {"channels": [8, 16, 16], "decoder_channels": [8, 16, 16], "decoder_res_blocks": 1, "latent_dim": 8,
-        "codebook_size": 16, "image_size": 32}
+TINY = {
+    "channels": [8, 16, 16],
+    "decoder_channels": [8, 16, 16],
+    "decoder_res_blocks": 1,
+    "latent_dim": 8,
+    "codebook_size": 16,
+    "image_size": 32,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -58,9 +64,24 @@ def _env(**extra) -> dict:
 
 
 def _launch(args: list[str], processes: int = 2, timeout: int = 120) -> str:
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), RUN, *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        RUN,
+        *args,
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
@@ -71,10 +92,34 @@ def _ranks(out: Path, processes: int = 2) -> list[dict]:
 
 
 def _tokenizer_args(clocks, out, steps, batch, save_every=100):
-    return ["train-tokenizer", "--data", str(clocks), "--out", str(out), "--config", json.dumps(TINY),
-            "--steps", str(steps), "--batch-size", str(batch), "--max-train", "64", "--lr", "2e-3",
-            "--warmup-steps", "2", "--eval-every", "1000", "--save-every", str(save_every), "--seed", "3",
-            "--mixed-precision", "no", "--no-progress"]
+    return [
+        "train-tokenizer",
+        "--data",
+        str(clocks),
+        "--out",
+        str(out),
+        "--config",
+        json.dumps(TINY),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(batch),
+        "--max-train",
+        "64",
+        "--lr",
+        "2e-3",
+        "--warmup-steps",
+        "2",
+        "--eval-every",
+        "1000",
+        "--save-every",
+        str(save_every),
+        "--seed",
+        "3",
+        "--mixed-precision",
+        "no",
+        "--no-progress",
+    ]
 
 
 def test_tokenizer_two_processes(clocks, tmp_path):
@@ -94,9 +139,23 @@ def test_tokenizer_two_processes(clocks, tmp_path):
     # gradients agree up to float summation order; but k-means init and dead-code restarts
     # are decided from rank 0's 8 images only, so the codebooks start apart. Hence a loose
     # tolerance on the end result rather than on weights (measured gap: see docs/scaling.md).
-    _, single = train_tokenizer(TokenizerTrainingArguments(
-        data=str(clocks), out=str(tmp_path / "one"), config=json.dumps(TINY), steps=8, batch_size=16, lr=2e-3,
-        warmup_steps=2, eval_every=1000, save_every=100, seed=3, max_train=64, mixed_precision="no", progress=False))
+    _, single = train_tokenizer(
+        TokenizerTrainingArguments(
+            data=str(clocks),
+            out=str(tmp_path / "one"),
+            config=json.dumps(TINY),
+            steps=8,
+            batch_size=16,
+            lr=2e-3,
+            warmup_steps=2,
+            eval_every=1000,
+            save_every=100,
+            seed=3,
+            max_train=64,
+            mixed_precision="no",
+            progress=False,
+        )
+    )
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     print(f"tokenizer psnr: 2 x 8 {ddp['psnr']:.3f} dB, 1 x 16 {single['psnr']:.3f} dB")
     assert abs(ddp["psnr"] - single["psnr"]) < 0.5, (ddp["psnr"], single["psnr"])  # measured: 0.01 dB apart
@@ -106,18 +165,56 @@ TRACK_TOL = 1e-5  # measured 1.9e-8: only float summation order differs
 
 
 def test_prior_two_processes(tokens, tmp_path):
-    common = ["--preset", "tiny", "--steps", "8", "--lr", "3e-3", "--warmup-steps", "2", "--eval-every", "1000",
-              "--save-every", "100", "--seed", "1", "--cond-drop", "0", "--mixed-precision", "no", "--no-progress"]
-    log = _launch(["train-prior", "--tokens", str(tokens), "--out", str(tmp_path / "ddp"), "--batch-size", "8", *common])
+    common = [
+        "--preset",
+        "tiny",
+        "--steps",
+        "8",
+        "--lr",
+        "3e-3",
+        "--warmup-steps",
+        "2",
+        "--eval-every",
+        "1000",
+        "--save-every",
+        "100",
+        "--seed",
+        "1",
+        "--cond-drop",
+        "0",
+        "--field-drop",
+        "0",
+        "--mixed-precision",
+        "no",
+        "--no-progress",
+    ]
+    log = _launch(
+        ["train-prior", "--tokens", str(tokens), "--out", str(tmp_path / "ddp"), "--batch-size", "8", *common]
+    )
     assert "2 process(es), global batch 16 = 8 x 2 x 1" in log
     r0, r1 = _ranks(tmp_path / "ddp")
     for key in r0:
         assert torch.equal(r0[key], r1[key]), key
-    # 2 x 8 vs 1 x 16 on the same 16 sequences per step (--cond-drop 0: the drop masks are
-    # per rank): identical up to float summation order (DDP averages two means of 8).
-    single, _ = train_prior(PriorTrainingArguments(
-        tokens=str(tokens), out=str(tmp_path / "one"), preset="tiny", steps=8, batch_size=16, lr=3e-3,
-        warmup_steps=2, eval_every=1000, save_every=100, seed=1, cond_drop=0.0, mixed_precision="no", progress=False))
+    # 2 x 8 vs 1 x 16 on the same 16 sequences per step (--cond-drop 0 --field-drop 0: the drop
+    # masks are per rank): identical up to float summation order (DDP averages two means of 8).
+    single, _ = train_prior(
+        PriorTrainingArguments(
+            tokens=str(tokens),
+            out=str(tmp_path / "one"),
+            preset="tiny",
+            steps=8,
+            batch_size=16,
+            lr=3e-3,
+            warmup_steps=2,
+            eval_every=1000,
+            save_every=100,
+            seed=1,
+            cond_drop=0.0,
+            field_drop=0.0,
+            mixed_precision="no",
+            progress=False,
+        )
+    )
     ref = single.state_dict()
     worst = max(float((r0[k].float() - ref[k].float()).abs().max()) for k in ref)
     print(f"prior: largest weight difference 2 x 8 vs 1 x 16 after 8 steps: {worst:.2e}")
@@ -129,8 +226,13 @@ def test_tokenizer_resumes_exactly_after_sigkill(clocks, tmp_path):
     args = lambda out: _tokenizer_args(clocks, out, steps=20, batch=8, save_every=4)  # noqa: E731
     cmd = lambda out: [sys.executable, RUN, *args(out)]  # noqa: E731
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(cmd(killed), cwd=ROOT, env=_env(QVAE_TEST_STEP_DELAY="0.25"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd(killed),
+        cwd=ROOT,
+        env=_env(QVAE_TEST_STEP_DELAY="0.25"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ckpts = killed / "checkpoints"
     deadline = time.time() + 90
     while not (ckpts / "step_00000012").is_dir():  # micro step 12 = epoch 1, batch 4: mid-epoch
@@ -148,8 +250,9 @@ def test_tokenizer_resumes_exactly_after_sigkill(clocks, tmp_path):
     (ckpts / "step_00000016" / "checkpoint.json").write_text(json.dumps({**manifest, "micro_step": 16, "step": 16}))
     with open(ckpts / "step_00000016" / "model.safetensors", "ab") as f:
         f.write(b"\0")
-    resumed = subprocess.run([*cmd(killed), "--resume"], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                             timeout=120)
+    resumed = subprocess.run(
+        [*cmd(killed), "--resume"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout and "step_00000012" in resumed.stdout, resumed.stdout[-2000:]
     full = subprocess.run(cmd(tmp_path / "full"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)

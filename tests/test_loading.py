@@ -18,18 +18,27 @@ from pipelines import ClockPipeline
 from pipelines.cli import main
 from pipelines.pipeline import DEFAULT_PIPELINE
 from pipelines.reader import ClockReader, ClockReaderConfig, load_reader
-from shared.tokens import read_tokens
 from shared.clocks import render_clock
 from shared.images import to_tensor
 from shared.loading import load_pretrained
+from shared.tokens import read_tokens
 from stage1_vqvae import ConditionalVAEConfig, ConditionalVAEModel, VQVAEConfig, VQVAEModel, load_tokenizer
 from stage2_prior import build_prior, load_prior
 
 
 def tiny_tokenizer(codebook_size=64):
     torch.manual_seed(0)
-    return VQVAEModel(VQVAEConfig(image_size=32, downsample=8, channels=[8, 16, 16], decoder_channels=[8, 16, 16],
-                                  latent_dim=8, codebook_size=codebook_size, kmeans_init=False)).eval()
+    return VQVAEModel(
+        VQVAEConfig(
+            image_size=32,
+            downsample=8,
+            channels=[8, 16, 16],
+            decoder_channels=[8, 16, 16],
+            latent_dim=8,
+            codebook_size=codebook_size,
+            kmeans_init=False,
+        )
+    ).eval()
 
 
 def tiny_prior(codebook_size=64, grid=(4, 4)):
@@ -44,8 +53,11 @@ def tiny_reader():
 
 def tiny_cvae():
     torch.manual_seed(0)
-    return ConditionalVAEModel(ConditionalVAEConfig(image_size=32, downsample=8, channels=[8, 16, 16],
-                                                    decoder_channels=[8, 16, 16], latent_dim=4)).eval()
+    return ConditionalVAEModel(
+        ConditionalVAEConfig(
+            image_size=32, downsample=8, channels=[8, 16, 16], decoder_channels=[8, 16, 16], latent_dim=4
+        )
+    ).eval()
 
 
 # kind -> (build, load, a config.json edit that changes a weight's shape, the tensor it changes)
@@ -53,8 +65,12 @@ KINDS = {
     "tokenizer": (tiny_tokenizer, load_tokenizer, {"codebook_size": 32}, "quantizer.embed"),
     "prior": (tiny_prior, load_prior, {"intermediate_size": 128}, "model.layers.0.mlp.down_proj.weight"),
     "reader": (tiny_reader, load_reader, {"width": 8}, "features.0.weight"),
-    "cvae": (tiny_cvae, lambda path: load_pretrained(ConditionalVAEModel, path, what="conditional VAE"),
-             {"latent_dim": 6}, "decoder.net.0.weight"),
+    "cvae": (
+        tiny_cvae,
+        lambda path: load_pretrained(ConditionalVAEModel, path, what="conditional VAE"),
+        {"latent_dim": 6},
+        "decoder.net.0.weight",
+    ),
 }
 
 
@@ -73,8 +89,10 @@ def folder(kind, tmp_path):
 @pytest.fixture
 def no_unpickling(monkeypatch):
     """Any attempt to unpickle fails the test."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("something was unpickled")
+
     monkeypatch.setattr(torch, "load", refuse)
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
@@ -164,6 +182,7 @@ def test_a_folder_of_another_kind_is_refused(tmp_path):
 
 # --- the pipeline folder ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def pipe_dir(tmp_path):
     path = tmp_path / "pipeline"
@@ -178,8 +197,9 @@ def test_a_pipeline_whose_prior_is_a_pickle_is_refused_by_the_cli(pipe_dir, no_u
     with pytest.raises(FileNotFoundError, match="pytorch_model.bin.*never loaded"):
         ClockPipeline.from_pretrained(pipe_dir)
     assert main(["generate", "3:15", "--model", str(pipe_dir), "--out", str(pipe_dir / "grid.png")]) == 2
-    err = [line for line in capsys.readouterr().err.strip().splitlines()
-           if line.strip() and "Loading weights" not in line]
+    err = [
+        line for line in capsys.readouterr().err.strip().splitlines() if line.strip() and "Loading weights" not in line
+    ]
     assert len(err) == 1 and str(prior) in err[0] and "pytorch_model.bin" in err[0]  # (tokenizer loaded first)
     assert not (pipe_dir / "grid.png").exists()
 
@@ -190,15 +210,18 @@ def test_a_pipeline_stage_with_a_missing_tensor_is_named(pipe_dir):
         ClockPipeline.from_pretrained(pipe_dir)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("codebook_size", 32),
-    ("grid_shape", [8, 8]),
-    ("image_size", 64),
-    ("prior", ["transformers", "GPT2LMHeadModel"]),
-    ("tokenizer", ["stage1_vqvae", "VAEModel"]),
-    ("_class_name", "StableDiffusionPipeline"),
-    ("sampling", {"guidance": 2.0}),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("codebook_size", 32),
+        ("grid_shape", [8, 8]),
+        ("image_size", 64),
+        ("prior", ["transformers", "GPT2LMHeadModel"]),
+        ("tokenizer", ["stage1_vqvae", "VAEModel"]),
+        ("_class_name", "StableDiffusionPipeline"),
+        ("sampling", {"guidance": 2.0}),
+    ],
+)
 def test_a_model_index_that_disagrees_with_its_stages_names_the_field(pipe_dir, field, value):
     index = json.loads((pipe_dir / "model_index.json").read_text())
     index[field] = value
@@ -210,6 +233,7 @@ def test_a_model_index_that_disagrees_with_its_stages_names_the_field(pipe_dir, 
 
 
 # --- dtype: one loader, float32 on the CPU, the pipeline's ids ------------------------------------
+
 
 def test_a_float16_tokenizer_loads_as_float32_unless_asked(tmp_path):
     model = tiny_tokenizer()
@@ -231,14 +255,33 @@ def test_the_shipped_tokenizer_through_qvae_tokenize_gives_the_pipelines_ids(tmp
     n, batch = 300, 100
     hours, minutes = [i % 12 for i in range(n)], [(7 * i) % 60 for i in range(n)]
     images = [render_clock(h, m, style=i, seed=i) for i, (h, m) in enumerate(zip(hours, minutes))]
-    ds = datasets.Dataset.from_dict({"image": images, "hour": hours, "minute": minutes},
-                                    features=datasets.Features({"image": datasets.Image(),
-                                                                "hour": datasets.Value("int64"),
-                                                                "minute": datasets.Value("int64")}))
+    ds = datasets.Dataset.from_dict(
+        {"image": images, "hour": hours, "minute": minutes},
+        features=datasets.Features(
+            {"image": datasets.Image(), "hour": datasets.Value("int64"), "minute": datasets.Value("int64")}
+        ),
+    )
     datasets.DatasetDict({"test": ds}).save_to_disk(str(tmp_path / "clocks"))
     out = tmp_path / "tokens"
-    assert main(["tokenize", "--model", str(shipped), "--data", str(tmp_path / "clocks"), "--out", str(out),
-                 "--batch-size", str(batch), "--device", "cpu", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "tokenize",
+                "--model",
+                str(shipped),
+                "--data",
+                str(tmp_path / "clocks"),
+                "--out",
+                str(out),
+                "--batch-size",
+                str(batch),
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     exported, meta = read_tokens(out)
     ids = torch.tensor(exported["test"]["ids"]).reshape(n, *meta["grid_shape"])
 

@@ -9,8 +9,15 @@ from PIL import Image
 from pipelines.cli import main
 from stage1_vqvae import VQVAEConfig, VQVAEModel
 
-TINY = {"channels": [8, 16], "decoder_channels": [8, 16], "decoder_res_blocks": 1, "latent_dim": 8,
-        "codebook_size": 16, "image_size": 32, "downsample": 4}
+TINY = {
+    "channels": [8, 16],
+    "decoder_channels": [8, 16],
+    "decoder_res_blocks": 1,
+    "latent_dim": 8,
+    "codebook_size": 16,
+    "image_size": 32,
+    "downsample": 4,
+}
 
 
 @pytest.fixture
@@ -33,8 +40,20 @@ def tokenizer(tmp_path):
 def commands(folder, tokenizer, out):
     return {
         "tokenize": ["tokenize", "--model", str(tokenizer), "--data", str(folder), "--out", str(out), "--no-progress"],
-        "train-tokenizer": ["train-tokenizer", "--data", str(folder), "--out", str(out), "--steps", "1",
-                            "--batch-size", "8", "--config", json.dumps(TINY), "--no-progress"],
+        "train-tokenizer": [
+            "train-tokenizer",
+            "--data",
+            str(folder),
+            "--out",
+            str(out),
+            "--steps",
+            "1",
+            "--batch-size",
+            "8",
+            "--config",
+            json.dumps(TINY),
+            "--no-progress",
+        ],
         "train": ["train", "--data", str(folder), "--conditions", "", "--out", str(out)],
     }
 

@@ -18,8 +18,17 @@ FIELDS = (*TIME_FIELDS, Field("face_color", ("red", "blue", "green")), Field("sh
 def styled_dir(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("styled") / "pipeline"
-    tokenizer = VQVAEModel(VQVAEConfig(image_size=32, downsample=8, channels=[8, 16], decoder_channels=[8, 16],
-                                       latent_dim=8, codebook_size=64, kmeans_init=False))
+    tokenizer = VQVAEModel(
+        VQVAEConfig(
+            image_size=32,
+            downsample=8,
+            channels=[8, 16],
+            decoder_channels=[8, 16],
+            latent_dim=8,
+            codebook_size=64,
+            kmeans_init=False,
+        )
+    )
     ClockPipeline(tokenizer, build_prior(64, (4, 4), preset="tiny", fields=FIELDS)).save_pretrained(path)
     return path
 
@@ -27,7 +36,9 @@ def styled_dir(tmp_path_factory):
 def test_generate_takes_any_subset_of_fields(styled_dir):
     pipe = ClockPipeline.from_pretrained(styled_dir)
     assert json.loads((styled_dir / "model_index.json").read_text())["fields"][2] == {
-        "name": "face_color", "values": ["red", "blue", "green"]}
+        "name": "face_color",
+        "values": ["red", "blue", "green"],
+    }
     for conditions in ({"hour": 3, "minute": 15, "face_color": "red"}, {"shape": "square"}, {}):
         images = pipe.generate(conditions, 2, seed=0)
         assert len(images) == 2 and images[0].size == (32, 32)
@@ -47,7 +58,11 @@ def test_unknown_field_or_value_lists_what_is_accepted(styled_dir):
 def test_prompts_read_style_words_and_warn_about_unused_ones(styled_dir):
     pipe = ClockPipeline.from_pretrained(styled_dir)
     assert pipe.read_prompt("a red square clock at ten to six").conditions == {
-        "face_color": "red", "shape": "square", "hour": 5, "minute": 50}
+        "face_color": "red",
+        "shape": "square",
+        "hour": 5,
+        "minute": 50,
+    }
     assert pipe.read_prompt("a blue clock").conditions == {"face_color": "blue"}  # the time left open
     with pytest.warns(UserWarning, match="banana"):
         assert len(pipe("a banana clock at 3:15", 2, seed=0)) == 2
@@ -72,7 +87,7 @@ def test_cli_condition_flags(styled_dir, tmp_path, capsys):
 
 
 def test_evaluation_asks_each_field_in_turn(styled_dir, tmp_path):
-    from pipelines.evaluate import face_colors, styled_rows, style_fields
+    from pipelines.evaluate import face_colors, style_fields, styled_rows
     from pipelines.reader import load_reader
 
     pipe, reader = ClockPipeline.from_pretrained(styled_dir), load_reader()

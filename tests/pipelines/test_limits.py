@@ -16,8 +16,15 @@ from stage2_prior import build_prior
 @pytest.fixture(scope="module")
 def pipe():
     torch.manual_seed(0)
-    config = VQVAEConfig(image_size=32, downsample=8, channels=[8, 16, 16], decoder_channels=[8, 16, 16],
-                         latent_dim=8, codebook_size=64, kmeans_init=False)
+    config = VQVAEConfig(
+        image_size=32,
+        downsample=8,
+        channels=[8, 16, 16],
+        decoder_channels=[8, 16, 16],
+        latent_dim=8,
+        codebook_size=64,
+        kmeans_init=False,
+    )
     return ClockPipeline(VQVAEModel(config), build_prior(64, grid_shape=(4, 4), preset="tiny"))
 
 
@@ -26,8 +33,11 @@ def test_a_request_over_the_limit_is_refused_before_any_drawing(pipe, monkeypatc
         raise AssertionError("drew before checking the request")
 
     monkeypatch.setattr(pipe, "generate_ids", no_drawing)
-    with pytest.raises(ValueError, match=rf"asked for {MAX_IMAGES + 1} clocks .*limit of {MAX_IMAGES} per call; "
-                                         rf"raise it with max_images={MAX_IMAGES + 1}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"asked for {MAX_IMAGES + 1} clocks .*limit of {MAX_IMAGES} per call; "
+        rf"raise it with max_images={MAX_IMAGES + 1}",
+    ):
         pipe("3:15", num_images_per_prompt=MAX_IMAGES + 1)
     with pytest.raises(ValueError, match=r"asked for 6 clocks \(3 prompt\(s\) x 2\), more than the limit of 5"):
         pipe(["3:15", "noon", "ten to six"], num_images_per_prompt=2, max_images=5)
@@ -77,6 +87,11 @@ def test_the_grid_holds_at_most_grid_max_clocks_and_goes_on_in_pages(tmp_path):
     row = (page2.height - 4) // 3  # the 44 left over: 3 rows
     assert page1.height == (generate.GRID_MAX // generate.GRID_COLUMNS) * row + 4
     assert not (tmp_path / "grid-3.png").exists()
-    small, _ = generate.write_grid(fake, [("3:15", {"hour": 3, "minute": 15}), ("noon", {"hour": 0, "minute": 0})], 3,
-                                   tmp_path / "small.png", scale=1)
+    small, _ = generate.write_grid(
+        fake,
+        [("3:15", {"hour": 3, "minute": 15}), ("noon", {"hour": 0, "minute": 0})],
+        3,
+        tmp_path / "small.png",
+        scale=1,
+    )
     assert Image.open(small).width == 3 * tile + 4 and not (tmp_path / "small-2.png").exists()

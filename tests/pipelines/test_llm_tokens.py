@@ -22,8 +22,11 @@ def vq():
     from stage1_vqvae import VQVAEConfig, VQVAEModel
 
     torch.manual_seed(0)
-    return VQVAEModel(VQVAEConfig(image_size=32, downsample=8, channels=[8, 16, 16], latent_dim=8,
-                                  codebook_size=64, kmeans_init=False)).eval()
+    return VQVAEModel(
+        VQVAEConfig(
+            image_size=32, downsample=8, channels=[8, 16, 16], latent_dim=8, codebook_size=64, kmeans_init=False
+        )
+    ).eval()
 
 
 @pytest.fixture()
@@ -44,18 +47,21 @@ def test_text_round_trip_and_whitespace():
     assert ids_to_text([[7]]) == "<boi><grid_1x1><img_00007><eoi>"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("no image here", "no <boi>"),
-    ("<boi><grid_1x2><img_00001><img_00002>", "no <eoi>"),
-    ("<boi><img_00001><eoi>", "grid marker"),
-    ("<boi><grid_1x2><img_00001><eoi>", "asks for 2 codes, the span holds 1"),
-    ("<boi><grid_1x1><img_00001><img_00002><eoi>", "asks for 1 codes, the span holds 2"),
-    ("<boi><grid_1x1><img_1><eoi>", "unknown token <img_1>"),
-    ("<boi><grid_1x1><pic_00001><eoi>", "unknown token <pic_00001>"),
-    ("<boi><grid_1x1>x<img_00001><eoi>", "unexpected text 'x'"),
-    ("<boi><grid_2x2><img_00001><row><img_00002><img_00003><img_00004><eoi>", "between the 2 rows"),
-    ("<boi><grid_1x1><img_00064><eoi>", "outside the codebook"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("no image here", "no <boi>"),
+        ("<boi><grid_1x2><img_00001><img_00002>", "no <eoi>"),
+        ("<boi><img_00001><eoi>", "grid marker"),
+        ("<boi><grid_1x2><img_00001><eoi>", "asks for 2 codes, the span holds 1"),
+        ("<boi><grid_1x1><img_00001><img_00002><eoi>", "asks for 1 codes, the span holds 2"),
+        ("<boi><grid_1x1><img_1><eoi>", "unknown token <img_1>"),
+        ("<boi><grid_1x1><pic_00001><eoi>", "unknown token <pic_00001>"),
+        ("<boi><grid_1x1>x<img_00001><eoi>", "unexpected text 'x'"),
+        ("<boi><grid_2x2><img_00001><row><img_00002><img_00003><img_00004><eoi>", "between the 2 rows"),
+        ("<boi><grid_1x1><img_00064><eoi>", "outside the codebook"),
+    ],
+)
 def test_malformed_text_raises(text, message):
     with pytest.raises(ValueError, match=message):
         text_to_ids(text, codebook_size=64)
@@ -102,8 +108,8 @@ def test_resize_embeddings_mean_initializes_new_rows(tok):
     size = resize_embeddings(model, tok, pad_to_multiple_of=64)
     weight = model.get_input_embeddings().weight.detach()
     assert size % 64 == 0 and size >= len(tok) and weight.shape[0] == size
-    assert torch.equal(weight[:len(old)], old)
-    assert torch.allclose(weight[len(old):], old.mean(0).expand(size - len(old), -1))
+    assert torch.equal(weight[: len(old)], old)
+    assert torch.allclose(weight[len(old) :], old.mean(0).expand(size - len(old), -1))
     out = model(torch.tensor([[len(tok) - 1]])).logits
     assert out.shape[-1] == size
 
@@ -128,15 +134,42 @@ def tiny_run(tmp_path_factory):
     """The example as a user runs it (shipped tokenizer and reader), on a budget of 6 steps."""
     example = _example()
     out = tmp_path_factory.mktemp("llm") / "run"
-    argv = ["--out", str(out), "--train-size", "720", "--steps", "6", "--batch-size", "8", "--width", "32",
-            "--layers", "1", "--heads", "2", "--draw-times", "6", "--samples", "2", "--read-images", "12",
-            "--mixed-precision", "no", "--progress", "false"]
-    (args,) = __import__("transformers").HfArgumentParser(example.LMTrainingArguments).parse_args_into_dataclasses(
-        argv, look_for_args_file=False)
+    argv = [
+        "--out",
+        str(out),
+        "--train-size",
+        "720",
+        "--steps",
+        "6",
+        "--batch-size",
+        "8",
+        "--width",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--draw-times",
+        "6",
+        "--samples",
+        "2",
+        "--read-images",
+        "12",
+        "--mixed-precision",
+        "no",
+        "--progress",
+        "false",
+    ]
+    (args,) = (
+        __import__("transformers")
+        .HfArgumentParser(example.LMTrainingArguments)
+        .parse_args_into_dataclasses(argv, look_for_args_file=False)
+    )
     result, lm = example.run(args)
     return example, args, out, result, lm
 
 
+@pytest.mark.slow
 def test_example_end_to_end_tiny(tiny_run):
     import json
 
@@ -163,6 +196,7 @@ def test_example_end_to_end_tiny(tiny_run):
     assert example.spread_times(4) == [(0, 0), (3, 0), (6, 0), (9, 0)]
 
 
+@pytest.mark.slow
 def test_saved_folder_round_trip_gives_the_same_completions(tiny_run):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

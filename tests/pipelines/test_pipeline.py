@@ -16,8 +16,15 @@ from stage2_prior import build_prior
 
 def tiny_tokenizer(codebook_size=64):
     torch.manual_seed(0)
-    config = VQVAEConfig(image_size=32, downsample=8, channels=[8, 16, 16], decoder_channels=[8, 16, 16],
-                         latent_dim=8, codebook_size=codebook_size, kmeans_init=False)
+    config = VQVAEConfig(
+        image_size=32,
+        downsample=8,
+        channels=[8, 16, 16],
+        decoder_channels=[8, 16, 16],
+        latent_dim=8,
+        codebook_size=codebook_size,
+        kmeans_init=False,
+    )
     return VQVAEModel(config).eval()
 
 
@@ -45,11 +52,15 @@ def test_call_returns_images_prompt_major_and_is_seeded(pipe_dir):
 def test_folder_layout_and_round_trip(pipe_dir):
     index = json.loads((pipe_dir / "model_index.json").read_text())
     assert index["codebook_size"] == 64 and index["grid_shape"] == [4, 4]
-    assert (pipe_dir / "tokenizer" / "model.safetensors").exists() and (pipe_dir / "prior" / "model.safetensors").exists()
+    assert (pipe_dir / "tokenizer" / "model.safetensors").exists() and (
+        pipe_dir / "prior" / "model.safetensors"
+    ).exists()
     assert (pipe_dir / "prior" / "generation_config.json").exists()
     pipe = ClockPipeline.from_pretrained(pipe_dir)
     fresh = ClockPipeline(tiny_tokenizer(), tiny_prior())
-    assert torch.equal(pipe.generate_ids([{"hour": 3, "minute": 15}], seed=0), fresh.generate_ids([{"hour": 3, "minute": 15}], seed=0))
+    assert torch.equal(
+        pipe.generate_ids([{"hour": 3, "minute": 15}], seed=0), fresh.generate_ids([{"hour": 3, "minute": 15}], seed=0)
+    )
 
 
 def test_stages_that_disagree_are_refused(tmp_path):
@@ -76,7 +87,9 @@ def test_bad_prompt_is_a_value_error(pipe_dir):
 
 def test_cli_generate(tmp_path, pipe_dir, capsys):
     out = tmp_path / "grid.png"
-    assert main(["generate", "quarter past three", "7:40", "--n", "2", "--model", str(pipe_dir), "--out", str(out)]) == 0
+    assert (
+        main(["generate", "quarter past three", "7:40", "--n", "2", "--model", str(pipe_dir), "--out", str(out)]) == 0
+    )
     assert out.exists() and "drew 4 clocks" in capsys.readouterr().out
     assert main(["generate", "25:00", "--model", str(pipe_dir)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -95,8 +108,10 @@ def test_shipped_reader_reads_real_clocks_and_scores_wrong_times_as_wrong():
     times = [(h, (7 * h + 13) % 60) for h in range(12)] * 2
 
     def draw(shift):
-        return lambda hours, minutes: to_tensor([render_clock(h, (m + shift) % 60, style=i, seed=i)
-                                                 for i, (h, m) in enumerate(zip(hours, minutes))])
+        return lambda hours, minutes: to_tensor(
+            [render_clock(h, (m + shift) % 60, style=i, seed=i) for i, (h, m) in enumerate(zip(hours, minutes))]
+        )
+
     right, _ = time_accuracy(draw(0), reader, times)
     wrong, _ = time_accuracy(draw(20), reader, times)
     assert right["accuracy"] >= 0.95 and wrong["accuracy"] <= 0.05
@@ -122,6 +137,7 @@ def test_half_precision_folder_is_smaller_and_loads_as_float32(tmp_path, pipe_di
     assert len(half("noon", num_images_per_prompt=2, seed=0)) == 2
 
 
+@pytest.mark.slow
 def test_draw_with_a_verifier_redraws_only_the_doubtful_clocks():
     pipe, reader = ClockPipeline.from_pretrained(), load_reader()  # shipped weights
     hours, minutes = [11, 2, 0, 7], [2, 0, 16, 59]
@@ -139,7 +155,9 @@ def test_draw_with_a_verifier_redraws_only_the_doubtful_clocks():
     sure = before >= 0.8
     assert torch.equal(verified[sure], plain[sure])  # clocks it was sure of the first time are untouched
     assert (after >= before - 1e-6).all() and (after[~sure] > before[~sure]).any()  # the best attempt is kept
-    assert torch.equal(pipe.draw(time_conditions(hours, minutes), 6, seed=0, verifier=reader, max_redraws=0, **hot), plain)
+    assert torch.equal(
+        pipe.draw(time_conditions(hours, minutes), 6, seed=0, verifier=reader, max_redraws=0, **hot), plain
+    )
 
 
 def test_reader_confidence_is_high_on_rendered_clocks_and_low_for_other_times():
@@ -151,17 +169,27 @@ def test_reader_confidence_is_high_on_rendered_clocks_and_low_for_other_times():
     assert (reader.confidence(images, [11] * 4, [58] * 4) < 0.05).all()
 
 
+@pytest.mark.slow
 def test_evaluate_writes_a_report_with_every_row(pipe_dir, clocks, tmp_path):
     from pipelines.evaluate import ALL_TIMES, DEFAULT_READER, evaluate_pipeline
     from stage1_vqvae import ConditionalVAEConfig, ConditionalVAEModel
 
     torch.manual_seed(0)
     cvae_dir = tmp_path / "cvae"
-    ConditionalVAEModel(ConditionalVAEConfig(image_size=32, channels=[8, 16, 16], decoder_channels=[8, 16, 16],
-                                             decoder_res_blocks=1)).save_pretrained(cvae_dir)
+    ConditionalVAEModel(
+        ConditionalVAEConfig(image_size=32, channels=[8, 16, 16], decoder_channels=[8, 16, 16], decoder_res_blocks=1)
+    ).save_pretrained(cvae_dir)
     out = tmp_path / "eval"
-    report = evaluate_pipeline(pipe_dir, out, cvae_path=cvae_dir, data=clocks, guidance_scales=(1.0, 2.0), n_diversity=2,
-                      times=ALL_TIMES[::60], verifier_path=DEFAULT_READER)
+    report = evaluate_pipeline(
+        pipe_dir,
+        out,
+        cvae_path=cvae_dir,
+        data=clocks,
+        guidance_scales=(1.0, 2.0),
+        n_diversity=2,
+        times=ALL_TIMES[::60],
+        verifier_path=DEFAULT_READER,
+    )
     assert [r["generator"] for r in report["rows"]] == ["qvae", "qvae", "conditional VAE"]
     for r in report["rows"]:  # one time per hour: the accuracy is the mean of the per-hour ones
         assert r["n"] == 12 and r["accuracy"] == pytest.approx(sum(r["per_hour"].values()) / 12)

@@ -29,8 +29,19 @@ def tiny_reader(fields=STYLE_FIELDS, seed=0):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("reader")
-    args = ReaderTrainingArguments(out=str(out), steps=200, batch_size=32, lr=3e-3, warmup_steps=10, width=8,
-                                   image_size=32, val_size=160, eval_every=100, progress=False, seed=0)
+    args = ReaderTrainingArguments(
+        out=str(out),
+        steps=200,
+        batch_size=32,
+        lr=3e-3,
+        warmup_steps=10,
+        width=8,
+        image_size=32,
+        val_size=160,
+        eval_every=100,
+        progress=False,
+        seed=0,
+    )
     model, metrics = train_reader(args)  # ~6 s
     return out, model, metrics
 
@@ -70,6 +81,7 @@ def test_arguments_are_checked(tmp_path):
         ReaderTrainingArguments(out=str(tmp_path), val_size=0)
 
 
+@pytest.mark.slow
 def test_reader_trains_through_fit_and_learns(trained):
     out, model, metrics = trained
     assert (out / "model" / "model.safetensors").exists()
@@ -82,9 +94,10 @@ def test_reader_trains_through_fit_and_learns(trained):
     def losses(reader):
         with torch.no_grad():
             hl, ml, fl = reader(val["images"], fields=True)
-        fields = torch.stack([torch.nn.functional.cross_entropy(v, val["fields"][:, order.index(k)])
-                              for k, v in fl.items()]).mean()
-        time = (torch.nn.functional.cross_entropy(hl, val["hour"]) + torch.nn.functional.cross_entropy(ml, val["minute"]))
+        fields = torch.stack(
+            [torch.nn.functional.cross_entropy(v, val["fields"][:, order.index(k)]) for k, v in fl.items()]
+        ).mean()
+        time = torch.nn.functional.cross_entropy(hl, val["hour"]) + torch.nn.functional.cross_entropy(ml, val["minute"])
         return time.item(), fields.item()
 
     time_before, fields_before = losses(untrained)
@@ -95,10 +108,21 @@ def test_reader_trains_through_fit_and_learns(trained):
     assert set(metrics) >= {f"field/{name}" for name in STYLE_FIELDS} | {"time_accuracy_held_out_style"}
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_from_the_seed(tmp_path):
     def run(name, seed):
-        return train_reader(ReaderTrainingArguments(out=str(tmp_path / name), steps=8, batch_size=16, width=4,
-                                                    image_size=32, val_size=16, progress=False, seed=seed))[0]
+        return train_reader(
+            ReaderTrainingArguments(
+                out=str(tmp_path / name),
+                steps=8,
+                batch_size=16,
+                width=4,
+                image_size=32,
+                val_size=16,
+                progress=False,
+                seed=seed,
+            )
+        )[0]
 
     model, again, other = run("a", 0), run("b", 0), run("c", 1)
     assert not torch.equal(model.hour_head.weight, other.hour_head.weight)
@@ -131,8 +155,12 @@ class FixedReader:
 
 
 def test_field_accuracy_counts_only_the_asked_fields():
-    conditions = [{"shape": "round", "hour": 3, "minute": 15}, {"shape": "round", "rim": "thick"},
-                  {"shape": "square"}, {"rim": None}]
+    conditions = [
+        {"shape": "round", "hour": 3, "minute": 15},
+        {"shape": "round", "rim": "thick"},
+        {"shape": "square"},
+        {"rim": None},
+    ]
     result = field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), conditions)
     assert result == {"shape": pytest.approx(2 / 3), "rim": 1.0}
     assert field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), [{"hour": 1}] * 4) == {}
@@ -147,10 +175,12 @@ def test_field_accuracy_counts_only_the_asked_fields():
 def test_shipped_reader_reads_asked_fields_on_rendered_clocks():
     reader = load_reader()
     assert list(reader.fields) == list(STYLE_FIELDS)
-    asked = [{"face_color": "red", "shape": "square", "numerals": "roman"},
-             {"face_color": "blue", "rim": "thick", "background_style": "stripes"},
-             {"hand_color": "white", "ticks": "dots", "second_hand": "yes"},
-             {"shape": "hexagon", "background_color": "yellow", "numerals": "none"}]
+    asked = [
+        {"face_color": "red", "shape": "square", "numerals": "roman"},
+        {"face_color": "blue", "rim": "thick", "background_style": "stripes"},
+        {"hand_color": "white", "ticks": "dots", "second_hand": "yes"},
+        {"shape": "hexagon", "background_color": "yellow", "numerals": "none"},
+    ]
     conditions, images = [], []
     for i in range(48):
         fixed = asked[i % len(asked)]

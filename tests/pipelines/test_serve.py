@@ -19,10 +19,21 @@ from pipelines.cli import main
 
 gradio_client = pytest.importorskip("gradio_client", reason='the web extra is not installed: pip install "qvae[web]"')
 
+
+pytestmark = pytest.mark.slow  # starts web servers and a browser
+
 CAPTION = re.compile(r"^shows (\d+):(\d\d) [✓✗]$")
 # as root, in a closed network: no sandbox, and no background calls to Google's hosts
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -144,8 +155,9 @@ def test_port_in_use_is_one_line_and_exit_2(server):
 def test_without_gradio_says_how_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)  # makes `import gradio` raise ImportError
     assert main(["serve"]) == 2
-    assert capsys.readouterr().err.strip() == ('qvae serve: error: qvae serve needs gradio, which comes with the '
-                                               'web extra: pip install "qvae[web]"')
+    assert capsys.readouterr().err.strip() == (
+        'qvae serve: error: qvae serve needs gradio, which comes with the web extra: pip install "qvae[web]"'
+    )
 
 
 def test_missing_model_folder_is_one_line_and_exit_2(tmp_path, capsys):
@@ -174,10 +186,13 @@ def test_generate_refuses_too_many_images_in_process():
 def page(server):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
     chromium = os.environ.get("QVAE_CHROMIUM") or next(
-        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+    )
     if not chromium:
-        pytest.skip("no Chromium found: `make browser` installs Debian's chromium (needs root or sudo and apt), "
-                    "or set QVAE_CHROMIUM to a Chromium executable")
+        pytest.skip(
+            "no Chromium found: `make browser` installs Debian's chromium (needs root or sudo and apt), "
+            "or set QVAE_CHROMIUM to a Chromium executable"
+        )
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -217,7 +232,9 @@ def test_browser_random_seed_draws_with_a_fresh_seed(page):
     expect(page.locator("#status")).to_contain_text("7:30, read from 'half past seven', seed")
     expect(page.locator("#gallery")).to_contain_text("shows 7:3")
     seed = int(page.locator("#status").inner_text().rsplit("seed ", 1)[1])
-    assert page.get_by_label("Seed", exact=True).input_value() == str(seed)  # the seed used is shown, to draw them again
+    assert page.get_by_label("Seed", exact=True).input_value() == str(
+        seed
+    )  # the seed used is shown, to draw them again
     page.get_by_label("Random seed").uncheck()
 
 

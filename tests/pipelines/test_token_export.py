@@ -8,10 +8,10 @@ import torch
 
 from pipelines import cli
 from pipelines.token_export import export_tokens
-from shared.tokens import read_tokens
 from shared.clocks import render_clock
 from shared.data import FEATURES
 from shared.images import to_tensor
+from shared.tokens import read_tokens
 
 SIZE = 32
 
@@ -21,8 +21,9 @@ def vq(tmp_path_factory):
     from stage1_vqvae import VQVAEConfig, VQVAEModel
 
     torch.manual_seed(0)
-    config = VQVAEConfig(image_size=SIZE, downsample=8, channels=[8, 16, 16], latent_dim=8,
-                         codebook_size=64, kmeans_init=False)
+    config = VQVAEConfig(
+        image_size=SIZE, downsample=8, channels=[8, 16, 16], latent_dim=8, codebook_size=64, kmeans_init=False
+    )
     model = VQVAEModel(config).eval()
     path = tmp_path_factory.mktemp("vq") / "tokenizer"
     model.save_pretrained(str(path))
@@ -32,9 +33,14 @@ def vq(tmp_path_factory):
 def clocks(n, size=SIZE, seed=0):
     rows = [((i * 5) % 12, (i * 7) % 60, i % 3) for i in range(n)]
     return datasets.Dataset.from_dict(
-        {"image": [render_clock(h, m, style=s, size=size, seed=seed + i) for i, (h, m, s) in enumerate(rows)],
-         "hour": [r[0] for r in rows], "minute": [r[1] for r in rows], "style": [r[2] for r in rows]},
-        features=FEATURES)
+        {
+            "image": [render_clock(h, m, style=s, size=size, seed=seed + i) for i, (h, m, s) in enumerate(rows)],
+            "hour": [r[0] for r in rows],
+            "minute": [r[1] for r in rows],
+            "style": [r[2] for r in rows],
+        },
+        features=FEATURES,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +119,45 @@ def test_cli_on_an_image_folder(vq, tmp_path, capsys):
     for i in range(5):
         render_clock(i, 10 * i, size=40 if i == 2 else SIZE, seed=i).save(folder / f"clock_{i}.png")
     out = tmp_path / "tokens"
-    assert cli.main(["tokenize", "--model", str(path), "--data", str(folder), "--out", str(out),
-                     "--format", "parquet", "--batch-size", "2", "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "tokenize",
+                "--model",
+                str(path),
+                "--data",
+                str(folder),
+                "--out",
+                str(out),
+                "--format",
+                "parquet",
+                "--batch-size",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     ds, meta = read_tokens(out)
     assert len(ds["train"]) == 5 and meta["grid_shape"] == [4, 4]
-    assert cli.main(["tokenize", "--model", str(path), "--data", str(folder), "--out", str(tmp_path / "r"),
-                     "--reject", "--no-progress"]) == 2
+    assert (
+        cli.main(
+            [
+                "tokenize",
+                "--model",
+                str(path),
+                "--data",
+                str(folder),
+                "--out",
+                str(tmp_path / "r"),
+                "--reject",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "40x40" in capsys.readouterr().err
-    assert cli.main(["tokenize", "--model", str(path), "--data", str(tmp_path / "missing"),
-                     "--out", str(tmp_path / "m")]) == 2
+    assert (
+        cli.main(["tokenize", "--model", str(path), "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "m")])
+        == 2
+    )

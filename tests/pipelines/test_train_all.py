@@ -11,12 +11,27 @@ pytestmark = pytest.mark.slow  # the default-size tokenizer and 2,160 rendered c
 
 
 def test_train_all_smoke_and_rerun_skips(tmp_path, capsys):
-    argv = ["train", "--out", str(tmp_path / "run"), "--train-size", "720", "--tokenizer-steps", "2",
-            "--prior-steps", "2", "--prior-preset", "tiny", "--no-evaluate", "--mixed-precision", "no"]
+    argv = [
+        "train",
+        "--out",
+        str(tmp_path / "run"),
+        "--train-size",
+        "720",
+        "--tokenizer-steps",
+        "2",
+        "--prior-steps",
+        "2",
+        "--prior-preset",
+        "tiny",
+        "--no-evaluate",
+        "--mixed-precision",
+        "no",
+    ]
     assert main(argv) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert {"1/8 data", "2/8 tokenizer", "3/8 token export", "4/8 prior", "5/8 pipeline folder"} <= set(
-        summary["timings_s"])
+        summary["timings_s"]
+    )
     assert json.loads((tmp_path / "run" / "tokenizer" / "metrics.json").read_text())["steps"] == 2
     assert json.loads((tmp_path / "run" / "prior" / "metrics.json").read_text())["steps"] == 2
     pipe = ClockPipeline.from_pretrained(tmp_path / "run" / "pipeline")

@@ -15,10 +15,32 @@ from pipelines.pipeline import ClockPipeline
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clock_renderer_b import write_clock_folder  # noqa: E402
 
-TINY = json.dumps({"channels": [8, 16, 16], "decoder_channels": [8, 16, 16], "decoder_res_blocks": 1,
-                   "latent_dim": 8, "codebook_size": 32})
-FAST = ["--tokenizer-steps", "2", "--tokenizer-batch-size", "8", "--tokenizer-config", TINY, "--prior-steps", "2",
-        "--prior-batch-size", "8", "--prior-preset", "tiny", "--no-evaluate", "--mixed-precision", "no"]
+TINY = json.dumps(
+    {
+        "channels": [8, 16, 16],
+        "decoder_channels": [8, 16, 16],
+        "decoder_res_blocks": 1,
+        "latent_dim": 8,
+        "codebook_size": 32,
+    }
+)
+FAST = [
+    "--tokenizer-steps",
+    "2",
+    "--tokenizer-batch-size",
+    "8",
+    "--tokenizer-config",
+    TINY,
+    "--prior-steps",
+    "2",
+    "--prior-batch-size",
+    "8",
+    "--prior-preset",
+    "tiny",
+    "--no-evaluate",
+    "--mixed-precision",
+    "no",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +50,7 @@ def folder(tmp_path_factory):
 
 def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out),
-                 *FAST]) == 0
+    assert main(["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out), *FAST]) == 0
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32
     assert pipe.read_prompt("quarter past three").conditions == {"hour": 3, "minute": 15}
@@ -49,13 +70,30 @@ def _flat_folder(tmp_path, rows, sizes=None):
     return root
 
 
-@pytest.mark.parametrize(("rows", "sizes", "extra", "message"), [
-    ([{"label": "a"}] * 10, None, ["--conditions", "colour"], "no column 'colour' to condition on; the columns are: label"),
-    ([{"label": "a"}] * 9 + [{"label": ""}], None, ["--conditions", "label"], "column 'label' has missing values"),
-    ([{"label": str(i)} for i in range(10)], None, ["--conditions", "label", "--max-values", "5"],
-     "10 distinct values, more than the 5 .*--max-values"),
-    ([{"label": "a"}] * 10, [32] * 9 + [48], ["--conditions", "label"], "not all one size: .*9.png is 48x48.*--resize"),
-])
+@pytest.mark.parametrize(
+    ("rows", "sizes", "extra", "message"),
+    [
+        (
+            [{"label": "a"}] * 10,
+            None,
+            ["--conditions", "colour"],
+            "no column 'colour' to condition on; the columns are: label",
+        ),
+        ([{"label": "a"}] * 9 + [{"label": ""}], None, ["--conditions", "label"], "column 'label' has missing values"),
+        (
+            [{"label": str(i)} for i in range(10)],
+            None,
+            ["--conditions", "label", "--max-values", "5"],
+            "10 distinct values, more than the 5 .*--max-values",
+        ),
+        (
+            [{"label": "a"}] * 10,
+            [32] * 9 + [48],
+            ["--conditions", "label"],
+            "not all one size: .*9.png is 48x48.*--resize",
+        ),
+    ],
+)
 def test_bad_folders_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, rows, sizes, extra, message):
     out = tmp_path / "run"
     assert main(["train", "--data", str(_flat_folder(tmp_path, rows, sizes)), "--out", str(out), *extra, *FAST]) == 2
@@ -68,7 +106,23 @@ def test_bad_folders_are_refused_in_one_line_and_nothing_is_written(tmp_path, ca
 def test_mixed_sizes_train_with_resize(tmp_path):
     root = _flat_folder(tmp_path, [{"label": "ab"[i % 2]} for i in range(40)], [32] * 20 + [48] * 20)
     out = tmp_path / "run"
-    assert main(["train", "--data", str(root), "--conditions", "label", "--resize", "--image-size", "32", "--out",
-                 str(out), *FAST]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(root),
+                "--conditions",
+                "label",
+                "--resize",
+                "--image-size",
+                "32",
+                "--out",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert pipe.fields == {"label": ("a", "b")} and len(pipe.generate({"label": "b"}, 2, seed=0)) == 2

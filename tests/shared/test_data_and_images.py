@@ -111,7 +111,9 @@ def test_tensor_round_trip_and_conversions():
     with pytest.raises(ValueError, match="differ in size"):
         to_tensor([Image.new("RGB", (4, 4)), Image.new("RGB", (5, 5))])
     assert to_pil(x)[0].size == (10, 8)
-    assert torch.isclose(psnr(x, x + 0.02), torch.tensor(10 * np.log10(4 / 0.0004), dtype=torch.float32), atol=0.1).all()
+    assert torch.isclose(
+        psnr(x, x + 0.02), torch.tensor(10 * np.log10(4 / 0.0004), dtype=torch.float32), atol=0.1
+    ).all()
 
 
 def test_captioned_grid_has_room_for_captions():
@@ -124,7 +126,12 @@ def test_captioned_grid_has_room_for_captions():
 
 
 def test_cli_data_and_user_errors(tmp_path, capsys):
-    assert main(["data", "--out", str(tmp_path / "d"), "--train", "720", "--size", "32", "--sheet", str(tmp_path / "s.png")]) == 0
+    assert (
+        main(
+            ["data", "--out", str(tmp_path / "d"), "--train", "720", "--size", "32", "--sheet", str(tmp_path / "s.png")]
+        )
+        == 0
+    )
     assert (tmp_path / "s.png").exists() and len(load_images(tmp_path / "d")["validation"]) == 720
     capsys.readouterr()
     assert main(["data", "--out", str(tmp_path / "e"), "--train", "5"]) == 2

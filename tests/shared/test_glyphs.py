@@ -13,8 +13,11 @@ from PIL import Image
 from shared.glyphs import SPLITS, build_glyph_dataset, find_fonts
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
-FONTS = {"sans": str(DEJAVU / "DejaVuSans.ttf"), "serif": str(DEJAVU / "DejaVuSerif.ttf"),
-         "mono": str(DEJAVU / "DejaVuSansMono.ttf")}
+FONTS = {
+    "sans": str(DEJAVU / "DejaVuSans.ttf"),
+    "serif": str(DEJAVU / "DejaVuSerif.ttf"),
+    "mono": str(DEJAVU / "DejaVuSansMono.ttf"),
+}
 pytestmark = pytest.mark.skipif(not all(Path(p).exists() for p in FONTS.values()), reason="DejaVu fonts not installed")
 
 
@@ -25,8 +28,9 @@ def _rows(folder: Path, split: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def glyph_dir(tmp_path_factory):
-    return build_glyph_dataset(tmp_path_factory.mktemp("g") / "glyphs", size=32, chars="ABCa7", fonts=FONTS,
-                               per_pair=5, seed=0)
+    return build_glyph_dataset(
+        tmp_path_factory.mktemp("g") / "glyphs", size=32, chars="ABCa7", fonts=FONTS, per_pair=5, seed=0
+    )
 
 
 def test_layout_and_metadata(glyph_dir):

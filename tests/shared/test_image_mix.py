@@ -9,37 +9,43 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from shared.image_mix import (
-    KINDS,
-    build_image_mix,
-    find_sources,
-    held_out_files,
-    is_held_out,
-    source_shares,
-)
+from shared.image_mix import KINDS, build_image_mix, find_sources, held_out_files, is_held_out, source_shares
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
-@pytest.mark.parametrize("path", [
-    "/usr/share/icons/Adwaita/48x48/categories/emoji-people-symbolic.symbolic.png",
-    "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
-    "/usr/share/tuxpaint/stamps/animals/cat.png",
-    "/opt/Tux-Paint/stamps/dog.png",
-    "/usr/share/icons/hicolor/256x256/apps/org.gnome.Clocks.png",
-    "/usr/share/icons/Adwaita/16x16/legacy/preferences-system-time-symbolic.symbolic.png",
-    "/usr/share/icons/Adwaita/48x48/status/alarm-symbolic.symbolic.png",
-    "/x/chronometer.png", "/x/kitchen_timer.png", "/x/Stopwatch.PNG", "/x/world-time.png", "/x/watch.png",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/usr/share/icons/Adwaita/48x48/categories/emoji-people-symbolic.symbolic.png",
+        "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
+        "/usr/share/tuxpaint/stamps/animals/cat.png",
+        "/opt/Tux-Paint/stamps/dog.png",
+        "/usr/share/icons/hicolor/256x256/apps/org.gnome.Clocks.png",
+        "/usr/share/icons/Adwaita/16x16/legacy/preferences-system-time-symbolic.symbolic.png",
+        "/usr/share/icons/Adwaita/48x48/status/alarm-symbolic.symbolic.png",
+        "/x/chronometer.png",
+        "/x/kitchen_timer.png",
+        "/x/Stopwatch.PNG",
+        "/x/world-time.png",
+        "/x/watch.png",
+    ],
+)
 def test_held_out_paths(path):
     assert is_held_out(path)
 
 
-@pytest.mark.parametrize("path", [
-    "/usr/share/icons/Adwaita/48x48/legacy/multimedia-player.png",  # 'time' inside 'multimedia'
-    "/usr/share/icons/Adwaita/96x96/status/daytime-sunrise-symbolic.symbolic.png",
-    "/x/timeline.png", "/x/sometimes.png", "/x/watchdog.png", "/usr/share/pixmaps/debian-logo.png",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/usr/share/icons/Adwaita/48x48/legacy/multimedia-player.png",  # 'time' inside 'multimedia'
+        "/usr/share/icons/Adwaita/96x96/status/daytime-sunrise-symbolic.symbolic.png",
+        "/x/timeline.png",
+        "/x/sometimes.png",
+        "/x/watchdog.png",
+        "/usr/share/pixmaps/debian-logo.png",
+    ],
+)
 def test_not_held_out_paths(path):
     assert not is_held_out(path)
 
@@ -97,8 +103,13 @@ def test_find_sources_sorts_the_fake_tree(fake_root):
     assert names["photos"] == ["grace.png", "lion.jpg"]  # the copy counts once; the diagram JPEG is no photo
     assert names["pictures"] == ["diagram.jpg", "diagram.png"]  # blank.png (one colour) left out
     held = {Path(p).name for p in held_out_files([str(fake_root)])}
-    assert {"emoji-people.png", "alarm-symbolic.symbolic.png", "preferences-system-time.png",
-            "cat.jpg", "face.jpg"} <= held
+    assert {
+        "emoji-people.png",
+        "alarm-symbolic.symbolic.png",
+        "preferences-system-time.png",
+        "cat.jpg",
+        "face.jpg",
+    } <= held
     if DEJAVU.exists():
         assert names["text"] == ["DejaVuSans.ttf"]
         assert "NotoColorEmoji.ttf" in held
@@ -146,13 +157,16 @@ def test_mix_is_deterministic_per_seed(fake_root):
 
 
 def test_source_shares_are_capped():
-    shares = source_shares(["icons", "photos", "pictures", "text"], {"icons": 10, "photos": 1, "pictures": 1, "text": 1})
+    shares = source_shares(
+        ["icons", "photos", "pictures", "text"], {"icons": 10, "photos": 1, "pictures": 1, "text": 1}
+    )
     assert abs(sum(shares.values()) - 1) < 1e-9
     assert shares["icons"] == pytest.approx(0.35)
     assert shares["photos"] == pytest.approx(0.65 / 3)
     assert source_shares(["icons", "text"]) == {"icons": 0.5, "text": 0.5}  # too few kinds for the cap
     assert source_shares(["icons", "photos", "text"], max_share=0.35) == pytest.approx(
-        {"icons": 0.35, "photos": 0.325, "text": 0.325})  # icons 0.375 before the cap
+        {"icons": 0.35, "photos": 0.325, "text": 0.325}
+    )  # icons 0.375 before the cap
     with pytest.raises(ValueError):
         source_shares([])
 
@@ -160,7 +174,9 @@ def test_source_shares_are_capped():
 def test_mix_counts_follow_the_capped_shares(fake_root):
     sources = find_sources([str(fake_root)])
     n = 100
-    ds = build_image_mix(n, size=16, seed=0, sources=sources, weights={"icons": 100, "photos": 1, "pictures": 1, "text": 1})
+    ds = build_image_mix(
+        n, size=16, seed=0, sources=sources, weights={"icons": 100, "photos": 1, "pictures": 1, "text": 1}
+    )
     counts = Counter(ds["train"]["source"]) + Counter(ds["validation"]["source"])
     shares = source_shares(sorted(sources), {"icons": 100, "photos": 1, "pictures": 1, "text": 1})
     for kind, share in shares.items():

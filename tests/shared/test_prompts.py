@@ -9,19 +9,31 @@ from shared.time_prompts import STYLES, format_time
 CLOCK = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
 
 
-@pytest.mark.parametrize(("text", "conditions"), [
-    ("a red square clock with roman numerals showing quarter past three",
-     {"face_color": "red", "shape": "square", "numerals": "roman", "hour": 3, "minute": 15}),
-    ("blue clock, 7:40", {"face_color": "blue", "hour": 7, "minute": 40}),
-    ("a green clock with red hands on a blue background",
-     {"face_color": "green", "hand_color": "red", "background_color": "blue"}),
-    ("round clock with round hands and no numerals at 10:10",
-     {"shape": "round", "hand_shape": "round", "numerals": "none", "hour": 10, "minute": 10}),
-    ("a clock without a second hand, 3:45", {"second_hand": "no", "hour": 3, "minute": 45}),
-    ("a clock with a seconds hand at noon", {"second_hand": "yes", "hour": 0, "minute": 0}),
-    ("striped background, navy face, thick rim", {"background_style": "stripes", "face_color": "navy", "rim": "thick"}),
-    ("gray clock without ticks, ten to six", {"face_color": "grey", "ticks": "none", "hour": 5, "minute": 50}),
-])
+@pytest.mark.parametrize(
+    ("text", "conditions"),
+    [
+        (
+            "a red square clock with roman numerals showing quarter past three",
+            {"face_color": "red", "shape": "square", "numerals": "roman", "hour": 3, "minute": 15},
+        ),
+        ("blue clock, 7:40", {"face_color": "blue", "hour": 7, "minute": 40}),
+        (
+            "a green clock with red hands on a blue background",
+            {"face_color": "green", "hand_color": "red", "background_color": "blue"},
+        ),
+        (
+            "round clock with round hands and no numerals at 10:10",
+            {"shape": "round", "hand_shape": "round", "numerals": "none", "hour": 10, "minute": 10},
+        ),
+        ("a clock without a second hand, 3:45", {"second_hand": "no", "hour": 3, "minute": 45}),
+        ("a clock with a seconds hand at noon", {"second_hand": "yes", "hour": 0, "minute": 0}),
+        (
+            "striped background, navy face, thick rim",
+            {"background_style": "stripes", "face_color": "navy", "rim": "thick"},
+        ),
+        ("gray clock without ticks, ten to six", {"face_color": "grey", "ticks": "none", "hour": 5, "minute": 50}),
+    ],
+)
 def test_style_words_beside_the_time(text, conditions):
     prompt = parse_prompt(text, CLOCK)
     assert prompt.conditions == conditions and prompt.unused == []
@@ -31,7 +43,10 @@ def test_every_time_in_every_style_still_reads():
     for hour in range(12):
         for minute in range(0, 60, 7):
             for style in STYLES:
-                assert parse_prompt(format_time(hour, minute, style), CLOCK).conditions == {"hour": hour, "minute": minute}
+                assert parse_prompt(format_time(hour, minute, style), CLOCK).conditions == {
+                    "hour": hour,
+                    "minute": minute,
+                }
 
 
 def test_unknown_words_are_reported_not_dropped():

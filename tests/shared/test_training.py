@@ -49,8 +49,9 @@ def test_onednn_isa_limit_means_no_native_bf16(monkeypatch):
     assert choose_precision("auto", "cpu")[0] == "no"
 
 
-@pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": -1}, {"lr": 0.0}, {"mixed_precision": "fp8"},
-                                 {"out": ""}])
+@pytest.mark.parametrize(
+    "bad", [{"steps": 0}, {"batch_size": -1}, {"lr": 0.0}, {"mixed_precision": "fp8"}, {"out": ""}]
+)
 def test_bad_arguments_are_refused(bad):
     with pytest.raises(ValueError):
         TrainingArguments(**{"out": "x", **bad})
@@ -70,8 +71,16 @@ def test_fit_trains_logs_and_estimates(tmp_path, capsys):
     def evaluate(model, step):
         return {"mse": torch.nn.functional.mse_loss(model(x), y).item()}
 
-    args = TrainingArguments(out=str(tmp_path), steps=100, batch_size=32, lr=0.3, warmup_steps=2, eval_every=50,
-                             mixed_precision="no", progress=False)
+    args = TrainingArguments(
+        out=str(tmp_path),
+        steps=100,
+        batch_size=32,
+        lr=0.3,
+        warmup_steps=2,
+        eval_every=50,
+        mixed_precision="no",
+        progress=False,
+    )
     _, metrics = fit(args, Linear, data, loss, evaluate, name="linear")
     assert metrics["mse"] < 0.01 * y.var().item() and metrics["precision"] == "no"
     out = capsys.readouterr().out

@@ -10,6 +10,8 @@ import torch.multiprocessing as mp
 
 from stage1_vqvae import VectorQuantizer
 
+pytestmark = pytest.mark.slow  # launches two processes
+
 
 def _free_port() -> int:
     with socket.socket() as s:

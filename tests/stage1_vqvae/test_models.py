@@ -4,8 +4,16 @@ import torch
 import stage1_vqvae  # noqa: F401  (registers the Auto classes)
 from shared.clocks import render_clock
 from shared.images import psnr, to_tensor
-from stage1_vqvae import (AutoencoderConfig, AutoencoderModel, ConditionalVAEConfig, ConditionalVAEModel,
-                          VAEConfig, VAEModel, VQVAEConfig, VQVAEModel)
+from stage1_vqvae import (
+    AutoencoderConfig,
+    AutoencoderModel,
+    ConditionalVAEConfig,
+    ConditionalVAEModel,
+    VAEConfig,
+    VAEModel,
+    VQVAEConfig,
+    VQVAEModel,
+)
 
 SMALL = dict(channels=[16, 32, 32], decoder_channels=[16, 32, 32], decoder_res_blocks=1)
 TINY = dict(**SMALL, latent_dim=16, codebook_size=32)
@@ -57,11 +65,17 @@ def test_bad_inputs_raise_clear_errors():
         m.decode(torch.zeros(8, 8, dtype=torch.long))
 
 
-@pytest.mark.parametrize("model_cls,config", [(VQVAEModel, VQVAEConfig(**TINY)),
-                                              (VAEModel, VAEConfig(**SMALL)),
-                                              (ConditionalVAEModel, ConditionalVAEConfig(**SMALL))])
+@pytest.mark.parametrize(
+    "model_cls,config",
+    [
+        (VQVAEModel, VQVAEConfig(**TINY)),
+        (VAEModel, VAEConfig(**SMALL)),
+        (ConditionalVAEModel, ConditionalVAEConfig(**SMALL)),
+    ],
+)
 def test_save_load_round_trip(tmp_path, model_cls, config):
     from transformers import AutoModel
+
     torch.manual_seed(0)
     m = model_cls(config)
     x = torch.rand(3, 3, 64, 64) * 2 - 1
@@ -78,8 +92,10 @@ def test_save_load_round_trip(tmp_path, model_cls, config):
         assert torch.equal(loaded.encode(x), ids)
         assert torch.equal(loaded.decode(ids), m.decode(ids))
     else:
-        assert torch.equal(loaded.encode(x) if model_cls is VAEModel else loaded.encode(x, torch.zeros(3, 4)),
-                           m.encode(x) if model_cls is VAEModel else m.encode(x, torch.zeros(3, 4)))
+        assert torch.equal(
+            loaded.encode(x) if model_cls is VAEModel else loaded.encode(x, torch.zeros(3, 4)),
+            m.encode(x) if model_cls is VAEModel else m.encode(x, torch.zeros(3, 4)),
+        )
 
 
 def test_tiny_model_overfits_eight_clocks():
@@ -119,6 +135,7 @@ def test_loss_falls_under_bf16_autocast():
 
 def test_edge_weighted_loss():
     from stage1_vqvae.modeling import reconstruction_loss
+
     t = torch.zeros(1, 3, 8, 8)
     t[..., 4, :] = 1.0  # a line
     x = torch.zeros_like(t)

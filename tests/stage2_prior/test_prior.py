@@ -6,11 +6,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stage2_prior import (GuidedCodeSampler, Vocab, build_prior, load_prior, make_batch, prior_vocab, sample,
-                          write_token_folder)
+from stage2_prior import (
+    GuidedCodeSampler,
+    Vocab,
+    build_prior,
+    load_prior,
+    make_batch,
+    prior_vocab,
+    sample,
+    write_token_folder,
+)
 from stage2_prior.data import infer_fields
-from stage2_prior.vocab import Field
 from stage2_prior.train import PriorTrainingArguments, parse_times, train_prior
+from stage2_prior.vocab import Field
 
 K, GRID = 16, (4, 4)
 
@@ -84,8 +92,15 @@ def test_loss_is_masked_off_condition_positions(prior):
 def test_infer_fields_from_label_columns():
     from datasets import Dataset
 
-    split = Dataset.from_dict({"ids": [[0]] * 4, "hour": [0, 3, 3, 11], "color": ["red", "blue", "red", "red"],
-                               "seed": [10, 2000, 3, 4], "gap": ["a", None, "b", "a"]})
+    split = Dataset.from_dict(
+        {
+            "ids": [[0]] * 4,
+            "hour": [0, 3, 3, 11],
+            "color": ["red", "blue", "red", "red"],
+            "seed": [10, 2000, 3, 4],
+            "gap": ["a", None, "b", "a"],
+        }
+    )
     hour, color = infer_fields(split, ["hour", "color"])
     assert hour.values == tuple(range(12)) and color.values == ("blue", "red")
     with pytest.raises(ValueError, match="no column 'shape'.*hour, color"):
@@ -112,8 +127,10 @@ def test_seeded_determinism(prior):
 
 
 def test_guidance_one_equals_unguided(prior):
-    assert torch.equal(sample(prior, T([4], [20]), num_per_condition=4, seed=3),
-                       sample(prior, T([4], [20]), num_per_condition=4, seed=3, guidance_scale=1.0))
+    assert torch.equal(
+        sample(prior, T([4], [20]), num_per_condition=4, seed=3),
+        sample(prior, T([4], [20]), num_per_condition=4, seed=3, guidance_scale=1.0),
+    )
     # the batched-guidance path at scale 1 draws the same tokens as the conditional rows alone
     scores = torch.randn(8, K + 80)
     one = GuidedCodeSampler(K, 4, 1.0, generator=torch.Generator().manual_seed(0))(None, scores)
@@ -139,7 +156,10 @@ def test_save_load_round_trip(prior, tmp_path):
     x = torch.randint(0, K, (2, 10))
     with torch.no_grad():
         torch.testing.assert_close(loaded(input_ids=x).logits, prior(input_ids=x).logits)
-    assert torch.equal(sample(loaded, T([3], [7]), 2, seed=0, guidance_scale=2), sample(prior, T([3], [7]), 2, seed=0, guidance_scale=2))
+    assert torch.equal(
+        sample(loaded, T([3], [7]), 2, seed=0, guidance_scale=2),
+        sample(prior, T([3], [7]), 2, seed=0, guidance_scale=2),
+    )
 
 
 def test_gpt2_family():
@@ -163,12 +183,26 @@ def _rule_tokens(tmp_path, n=480):
     return write_token_folder(tmp_path / "tokens", grids, {"hour": hours, "minute": minutes}, K), hours
 
 
+@pytest.mark.slow
 def test_tiny_prior_learns_hour_rule(tmp_path):
     tokens, _ = _rule_tokens(tmp_path)
-    model, metrics = train_prior(PriorTrainingArguments(
-        tokens=str(tokens), out=str(tmp_path / "run"), preset="tiny", steps=150, batch_size=32, lr=3e-3,
-        warmup_steps=10, eval_every=150, save_every=1000, seed=0, progress=False, holdout_times="3:45",
-        field_drop=0.0))
+    model, metrics = train_prior(
+        PriorTrainingArguments(
+            tokens=str(tokens),
+            out=str(tmp_path / "run"),
+            preset="tiny",
+            steps=150,
+            batch_size=32,
+            lr=3e-3,
+            warmup_steps=10,
+            eval_every=150,
+            save_every=1000,
+            seed=0,
+            progress=False,
+            holdout_times="3:45",
+            field_drop=0.0,
+        )
+    )
     assert (tmp_path / "run" / "model" / "generation_config.json").is_file()
     assert metrics["bits_per_token"] < 0.1
     hours = torch.arange(12).repeat(4)
@@ -182,7 +216,9 @@ def test_cli_user_errors(tmp_path):
 
     assert main(["train-prior", "--tokens", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert main(["train-prior", "--tokens", str(tmp_path), "--out", str(tmp_path / "o"), "--cond-drop", "1.5"]) == 2
-    assert main(["train-prior", "--tokens", str(tmp_path), "--out", str(tmp_path / "o"), "--holdout-times", "3:99"]) == 2
+    assert (
+        main(["train-prior", "--tokens", str(tmp_path), "--out", str(tmp_path / "o"), "--holdout-times", "3:99"]) == 2
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -205,6 +241,9 @@ def test_min_p_stops_guidance_from_boosting_implausible_codes():
     cond = torch.tensor([[0.0, -1.0, -10.0, -50.0]])
     uncond = torch.tensor([[0.0, -1.0, -30.0, -50.0]])
     scores = torch.cat([cond, uncond])
-    pick = lambda **kw: GuidedCodeSampler(3, 1, guidance_scale=3.0, temperature=0, **kw)(None, scores)[0].argmax().item()  # noqa: E731
+
+    def pick(**kw):
+        return GuidedCodeSampler(3, 1, guidance_scale=3.0, temperature=0, **kw)(None, scores)[0].argmax().item()
+
     assert pick() == 2
     assert pick(min_p=0.1) == 0

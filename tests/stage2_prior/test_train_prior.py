@@ -3,12 +3,10 @@
 import shutil
 
 import pytest
-
 import torch
 from safetensors.torch import load_file
 
 from stage2_prior.train import PriorTrainingArguments, train_prior
-
 
 KW = dict(preset="tiny", batch_size=16, lr=3e-3, warmup_steps=2, eval_every=100, seed=1, progress=False)
 
@@ -50,8 +48,29 @@ def test_train_prior_reads_every_token_format(tmp_path, fmt):
     dd, meta = load_tokens(folder)
     assert meta["codebook_size"] == 16 and meta["grid_shape"] == [2, 2] and meta["format"] == fmt
     assert len(dd["train"]) + len(dd["validation"]) == 64
-    rows = [(h, m, tuple(ids)) for split in dd.values() for h, m, ids in zip(split["hour"], split["minute"], split["ids"])]
-    assert sorted(rows) == sorted((int(h), int(m), tuple(g.flatten().tolist())) for h, m, g in zip(hours, minutes, grids))
-    assert main(["train-prior", "--tokens", str(folder), "--out", str(tmp_path / "run"), "--preset", "tiny",
-                 "--steps", "2", "--batch-size", "8", "--no-progress"]) == 0
+    rows = [
+        (h, m, tuple(ids)) for split in dd.values() for h, m, ids in zip(split["hour"], split["minute"], split["ids"])
+    ]
+    assert sorted(rows) == sorted(
+        (int(h), int(m), tuple(g.flatten().tolist())) for h, m, g in zip(hours, minutes, grids)
+    )
+    assert (
+        main(
+            [
+                "train-prior",
+                "--tokens",
+                str(folder),
+                "--out",
+                str(tmp_path / "run"),
+                "--preset",
+                "tiny",
+                "--steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
