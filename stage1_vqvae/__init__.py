@@ -15,16 +15,20 @@ from .fsq import FSQ
 from .modeling import TokenizerOutput, VQVAEConfig, VQVAEModel, load_tokenizer
 from .quantizer import VectorQuantizer
 
-for _config, _model in (
-    (VQVAEConfig, VQVAEModel),
-    (AutoencoderConfig, AutoencoderModel),
-    (VAEConfig, VAEModel),
-    (ConditionalVAEConfig, ConditionalVAEModel),
-):
+MODELS = {
+    "vqvae": (VQVAEConfig, VQVAEModel),
+    "ae": (AutoencoderConfig, AutoencoderModel),
+    "vae": (VAEConfig, VAEModel),
+    "cvae": (ConditionalVAEConfig, ConditionalVAEModel),
+}
+"""The stage-1 model kinds: name -> (config class, model class), registered with the Auto classes."""
+
+for _config, _model in MODELS.values():
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModel.register(_config, _model, exist_ok=True)
 
 __all__ = [
+    "MODELS",
     "VectorQuantizer",
     "FSQ",
     "VQVAEConfig",

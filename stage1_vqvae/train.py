@@ -19,23 +19,10 @@ from shared.data import load_images
 from shared.images import make_grid, psnr, to_pil, to_tensor
 from shared.training import TrainingArguments, arg, fit
 
-from .baselines import (
-    AutoencoderConfig,
-    AutoencoderModel,
-    ConditionalVAEConfig,
-    ConditionalVAEModel,
-    VAEConfig,
-    VAEModel,
-)
-from .modeling import VQVAEConfig, VQVAEModel
+from . import MODELS
+from .baselines import ConditionalVAEModel, VAEModel
 from .quantizer import usage_stats
 
-MODELS = {
-    "vqvae": (VQVAEConfig, VQVAEModel),
-    "ae": (AutoencoderConfig, AutoencoderModel),
-    "vae": (VAEConfig, VAEModel),
-    "cvae": (ConditionalVAEConfig, ConditionalVAEModel),
-}
 CONFIG_FLAGS = ("codebook_size", "downsample", "quantizer", "beta")
 
 

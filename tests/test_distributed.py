@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_models import TINY_TOKENIZER
 
 from stage1_vqvae.train import TokenizerTrainingArguments, train_tokenizer
 from stage2_prior.train import PriorTrainingArguments, train_prior
@@ -31,14 +32,7 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = str(ROOT / "tests" / "distributed_run.py")
-TINY = {
-    "channels": [8, 16, 16],
-    "decoder_channels": [8, 16, 16],
-    "decoder_res_blocks": 1,
-    "latent_dim": 8,
-    "codebook_size": 16,
-    "image_size": 32,
-}
+TINY = TINY_TOKENIZER
 
 
 @pytest.fixture(autouse=True)

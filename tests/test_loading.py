@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from tiny_models import tiny_prior, tiny_tokenizer
 
 from pipelines import ClockPipeline
 from pipelines.cli import main
@@ -22,28 +23,8 @@ from shared.clocks import render_clock
 from shared.images import to_tensor
 from shared.loading import load_pretrained
 from shared.tokens import read_tokens
-from stage1_vqvae import ConditionalVAEConfig, ConditionalVAEModel, VQVAEConfig, VQVAEModel, load_tokenizer
-from stage2_prior import build_prior, load_prior
-
-
-def tiny_tokenizer(codebook_size=64):
-    torch.manual_seed(0)
-    return VQVAEModel(
-        VQVAEConfig(
-            image_size=32,
-            downsample=8,
-            channels=[8, 16, 16],
-            decoder_channels=[8, 16, 16],
-            latent_dim=8,
-            codebook_size=codebook_size,
-            kmeans_init=False,
-        )
-    ).eval()
-
-
-def tiny_prior(codebook_size=64, grid=(4, 4)):
-    torch.manual_seed(0)
-    return build_prior(codebook_size, grid_shape=grid, preset="tiny")
+from stage1_vqvae import ConditionalVAEConfig, ConditionalVAEModel, load_tokenizer
+from stage2_prior import load_prior
 
 
 def tiny_reader():

@@ -4,11 +4,10 @@ import json
 
 import pytest
 import torch
+from tiny_models import tiny_prior, tiny_tokenizer
 
 from pipelines import ClockPipeline
 from pipelines.cli import main
-from stage1_vqvae import VQVAEConfig, VQVAEModel
-from stage2_prior import build_prior
 from stage2_prior.vocab import TIME_FIELDS, Field
 
 FIELDS = (*TIME_FIELDS, Field("face_color", ("red", "blue", "green")), Field("shape", ("round", "square")))
@@ -18,18 +17,7 @@ FIELDS = (*TIME_FIELDS, Field("face_color", ("red", "blue", "green")), Field("sh
 def styled_dir(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("styled") / "pipeline"
-    tokenizer = VQVAEModel(
-        VQVAEConfig(
-            image_size=32,
-            downsample=8,
-            channels=[8, 16],
-            decoder_channels=[8, 16],
-            latent_dim=8,
-            codebook_size=64,
-            kmeans_init=False,
-        )
-    )
-    ClockPipeline(tokenizer, build_prior(64, (4, 4), preset="tiny", fields=FIELDS)).save_pretrained(path)
+    ClockPipeline(tiny_tokenizer(), tiny_prior(fields=FIELDS)).save_pretrained(path)
     return path
 
 

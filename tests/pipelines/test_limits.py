@@ -2,30 +2,18 @@
 it) before drawing anything, and a grid PNG holds at most GRID_MAX clocks."""
 
 import pytest
-import torch
 from PIL import Image
+from tiny_models import tiny_prior, tiny_tokenizer
 
 from pipelines import ClockPipeline, generate
 from pipelines import pipeline as pipeline_module
 from pipelines.cli import main
 from pipelines.pipeline import MAX_IMAGES, check_request
-from stage1_vqvae import VQVAEConfig, VQVAEModel
-from stage2_prior import build_prior
 
 
 @pytest.fixture(scope="module")
 def pipe():
-    torch.manual_seed(0)
-    config = VQVAEConfig(
-        image_size=32,
-        downsample=8,
-        channels=[8, 16, 16],
-        decoder_channels=[8, 16, 16],
-        latent_dim=8,
-        codebook_size=64,
-        kmeans_init=False,
-    )
-    return ClockPipeline(VQVAEModel(config), build_prior(64, grid_shape=(4, 4), preset="tiny"))
+    return ClockPipeline(tiny_tokenizer(), tiny_prior())
 
 
 def test_a_request_over_the_limit_is_refused_before_any_drawing(pipe, monkeypatch):

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from tiny_models import tiny_prior, tiny_tokenizer
 
 from pipelines import ClockPipeline
 from pipelines.cli import main
@@ -10,27 +11,6 @@ from pipelines.evaluate import diversity, load_reader, time_accuracy, time_condi
 from pipelines.reader import circular_error
 from shared.clocks import render_clock
 from shared.images import to_tensor
-from stage1_vqvae import VQVAEConfig, VQVAEModel
-from stage2_prior import build_prior
-
-
-def tiny_tokenizer(codebook_size=64):
-    torch.manual_seed(0)
-    config = VQVAEConfig(
-        image_size=32,
-        downsample=8,
-        channels=[8, 16, 16],
-        decoder_channels=[8, 16, 16],
-        latent_dim=8,
-        codebook_size=codebook_size,
-        kmeans_init=False,
-    )
-    return VQVAEModel(config).eval()
-
-
-def tiny_prior(codebook_size=64, grid=(4, 4)):
-    torch.manual_seed(0)
-    return build_prior(codebook_size, grid_shape=grid, preset="tiny")
 
 
 @pytest.fixture(scope="module")

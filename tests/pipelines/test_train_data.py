@@ -3,17 +3,13 @@
 import csv
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from clock_renderer_b import write_clock_folder
 from PIL import Image
 
 from pipelines.cli import main
 from pipelines.pipeline import ClockPipeline
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from clock_renderer_b import write_clock_folder  # noqa: E402
 
 TINY = json.dumps(
     {

@@ -2,19 +2,13 @@ import json
 
 import pytest
 import torch
+from tiny_models import TINY_TOKENIZER
 
 from pipelines.cli import main
 from stage1_vqvae import VQVAEModel
 from stage1_vqvae.train import MODELS, TokenizerTrainingArguments, load_splits, measure_reconstruction, train_tokenizer
 
-TINY = {
-    "channels": [8, 16, 16],
-    "decoder_channels": [8, 16, 16],
-    "decoder_res_blocks": 1,
-    "latent_dim": 8,
-    "codebook_size": 16,
-    "image_size": 32,
-}
+TINY = TINY_TOKENIZER
 
 
 def tiny_args(data, out, **kw) -> TokenizerTrainingArguments:
