@@ -22,8 +22,8 @@ COMMANDS = {
     "train-prior": ("stage2_prior.train", "train the stage-2 prior on exported tokens"),
     "train-reader": ("pipelines.reader", "train the clock reader (time and style fields) on freshly rendered clocks"),
     "tokenize": ("pipelines.token_export", "turn a dataset or image folder into code ids (arrow, parquet, jsonl)"),
-    "train": ("pipelines.train", "the whole chain: data (rendered clocks or --data yours), tokenizer, tokens, prior, pipeline folder"),
-    "generate": ("pipelines.generate", "draw pictures for prompts (a time, style words) or --condition FIELD=VALUE into a captioned grid"),
+    "train": ("pipelines.train", "the whole chain: data (clocks, or --data yours), tokenizer, tokens, prior, pipeline"),
+    "generate": ("pipelines.generate", "draw prompts (a time, style words) or --condition FIELD=VALUE into a grid"),
     "evaluate": ("pipelines.evaluate", "measure a pipeline folder with the clock reader"),
     "serve": ("pipelines.serve", "a local web page to type a time and see clocks (needs the web extra)"),
 }
