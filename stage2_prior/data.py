@@ -13,10 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import ClassLabel
 from torch.utils.data import TensorDataset
-
-from shared.tokens import ids_feature, read_tokens, write_tokens
 
 from .vocab import OPEN, Field, Vocab
 
@@ -28,6 +25,8 @@ DEFAULT_MAX_VALUES = 1000
 
 def load_tokens(tokens_dir) -> tuple:
     """(DatasetDict, metadata) from a token folder in any of its formats (arrow, parquet, jsonl)."""
+    from shared.tokens import read_tokens  # datasets and pyarrow load on use: sampling needs neither
+
     dd, meta = read_tokens(tokens_dir)
     if "train" not in dd:
         raise ValueError(f"{tokens_dir} has no 'train' split (splits: {', '.join(dd)})")
@@ -35,6 +34,8 @@ def load_tokens(tokens_dir) -> tuple:
 
 
 def _column_values(split, name: str) -> list:
+    from datasets import ClassLabel
+
     feature = split.features[name]
     values = split[name]
     return [feature.names[v] for v in values] if isinstance(feature, ClassLabel) else values
@@ -129,6 +130,8 @@ def write_token_folder(
 ) -> Path:
     """Write a token folder from grids [N, h, w] and label columns ``{name: N values}`` (tests, synthetic data)."""
     from datasets import Dataset
+
+    from shared.tokens import ids_feature, write_tokens
 
     grids = torch.as_tensor(grids)
     n, h, w = grids.shape
