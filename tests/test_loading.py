@@ -5,7 +5,6 @@ with the weights, a model_index.json that disagrees with its stages. Every damag
 naming the file or the tensors; nothing is unpickled and nothing is initialised at random."""
 
 import json
-import pickle
 import shutil
 
 import datasets
@@ -75,9 +74,9 @@ def no_unpickling(monkeypatch):
         raise AssertionError("something was unpickled")
 
     monkeypatch.setattr(torch, "load", refuse)
-    monkeypatch.setattr(pickle, "load", refuse)
-    monkeypatch.setattr(pickle, "loads", refuse)
-    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    monkeypatch.setattr("pickle.load", refuse)
+    monkeypatch.setattr("pickle.loads", refuse)
+    monkeypatch.setattr("pickle.Unpickler", refuse)
 
 
 def one_line(excinfo) -> str:
