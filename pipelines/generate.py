@@ -135,7 +135,6 @@ def run(args: argparse.Namespace) -> None:
     requests = read_requests(pipe, args.prompts, args.condition)
     pipe.vocab.encode([c for _, c in requests])  # an unknown field or value: one line before drawing
     verifier = load_reader(args.reader) if args.verify and "hour" in pipe.fields else None
-    total = len(requests) * args.n
     out, took = write_grid(
         pipe,
         requests,

@@ -41,15 +41,6 @@ DEFAULT_SHARD_ROWS = 10_000
 IMAGE_COLUMN = "image"
 
 
-def load_tokenizer(
-    path: str | Path, dtype: torch.dtype | None = torch.float32, device: str | torch.device | None = None
-):
-    """``stage1_vqvae.load_tokenizer``, the one tokenizer loader (imported on use: ``qvae tokenize --help`` stays fast)."""
-    from stage1_vqvae import load_tokenizer
-
-    return load_tokenizer(path, dtype=dtype, device=device)
-
-
 def _model_info(model) -> dict:
     cfg = model.config
     size = getattr(cfg, "image_size", None)
@@ -197,6 +188,8 @@ def export_tokens(
     tokenizer_path = None
     if isinstance(model, (str, Path)):
         tokenizer_path = str(model)
+        from stage1_vqvae import load_tokenizer  # on use: qvae tokenize --help stays fast
+
         model = load_tokenizer(model, device="cuda" if torch.cuda.is_available() else None)
     model.eval()
     info = _model_info(model)
@@ -353,6 +346,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from stage1_vqvae import load_tokenizer
+
     model = load_tokenizer(args.model, device=device)
     data = load_images(args.data, skip_bad_images=args.skip_bad_images)
     export_tokens(

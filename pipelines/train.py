@@ -111,15 +111,20 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     from stage2_prior.data import infer_fields
 
     ds = load_images(a.data, a.skip_bad_images)
-    train = ds["train"] if "train" in ds else ds[next(iter(ds))]
-    infer_fields(train, a.condition_names(), a.max_values)  # a missing, incomplete or too varied column
+    if "train" not in ds:
+        ds = datasets.DatasetDict({"train": ds[next(iter(ds))], **ds})
+    infer_fields(ds["train"], a.condition_names(), a.max_values)  # a missing, incomplete or too varied column
     if a.resize:
         size = (a.image_size, a.image_size)
-        resize = lambda rows: {"image": [im.convert("RGB").resize(size, Image.BICUBIC) for im in rows["image"]]}  # noqa: E731
+
+        def resize(rows):
+            return {"image": [im.resize(size, Image.BICUBIC) for im in rows["image"]]}
+
         ds = datasets.DatasetDict({k: v.map(resize, batched=True, batch_size=256) for k, v in ds.items()})
     else:
         check_one_size(ds, a.data)
     if "validation" not in ds:
+        train = ds["train"]  # after any resize
         parts = train.train_test_split(test_size=max(1, len(train) // 20), seed=a.seed)
         ds = datasets.DatasetDict({**ds, "train": parts["train"], "validation": parts["test"]})
     save_atomic(ds, out)

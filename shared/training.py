@@ -17,7 +17,6 @@ uninterrupted run would have. Settings are one dataclass per trainer (a subclass
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -337,8 +336,3 @@ def _evaluate(evaluate: EvalFn, model: torch.nn.Module, step: int) -> dict:
             return evaluate(model, step)
     finally:
         model.train(was_training)
-
-
-def bits(nats: float) -> float:
-    """A loss in nats per token, in bits per token."""
-    return nats / math.log(2)

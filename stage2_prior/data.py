@@ -157,8 +157,7 @@ def bits_per_token(prior, ids, index, batch_size: int = 256) -> float:
 
     vocab = prior_vocab(prior)
     ids = torch.as_tensor(ids, dtype=torch.long).reshape(len(ids), -1)
-    index = vocab.encode(index) if isinstance(index, list) and index and isinstance(index[0], dict) else index
-    index = torch.as_tensor(index, dtype=torch.long).reshape(len(ids), vocab.num_cond)
+    index = vocab.encode(torch.as_tensor(index) if not isinstance(index, list) else index)
     device = next(prior.parameters()).device
     was_training = prior.training
     prior.eval()

@@ -114,8 +114,7 @@ def sample(
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if guidance_scale < 0:
         raise ValueError(f"guidance_scale must be >= 0 (1 = no guidance), got {guidance_scale}")
-    index = vocab.encode(conditions) if not torch.is_tensor(conditions) else conditions
-    cond = vocab.condition_ids(index).repeat_interleave(num_per_condition, dim=0)
+    cond = vocab.condition_ids(vocab.encode(conditions)).repeat_interleave(num_per_condition, dim=0)
     batch = len(cond)
     guided = float(guidance_scale) != 1.0
     prompt = torch.cat([cond, vocab.null_ids(batch)]) if guided else cond

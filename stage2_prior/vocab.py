@@ -122,9 +122,10 @@ class Vocab:
         raise ValueError(f"unknown condition field {name!r}; this prior's fields: {', '.join(self.names)}")
 
     def encode(self, conditions: Mapping | Sequence[Mapping]) -> torch.Tensor:
-        """``{field: value}`` (or a list of them) -> index ``LongTensor [B, n]``, -1 where a field is open.
-
-        An unknown field or value is a ValueError that lists what is accepted."""
+        """``{field: value}`` (or a list of them) -> index ``LongTensor [B, n]``, -1 where a field is open;
+        an index tensor passes through. An unknown field or value is a ValueError that lists what is accepted."""
+        if torch.is_tensor(conditions):
+            return conditions.long().reshape(-1, self.num_cond)
         rows = [conditions] if isinstance(conditions, Mapping) else list(conditions)
         out = torch.full((len(rows), self.num_cond), OPEN, dtype=torch.long)
         for r, row in enumerate(rows):
