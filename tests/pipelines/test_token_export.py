@@ -119,43 +119,14 @@ def test_cli_on_an_image_folder(vq, tmp_path, capsys):
     for i in range(5):
         render_clock(i, 10 * i, size=40 if i == 2 else SIZE, seed=i).save(folder / f"clock_{i}.png")
     out = tmp_path / "tokens"
-    assert (
-        cli.main(
-            [
-                "tokenize",
-                "--model",
-                str(path),
-                "--data",
-                str(folder),
-                "--out",
-                str(out),
-                "--format",
-                "parquet",
-                "--batch-size",
-                "2",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+
+    def tokenize(out, *flags):
+        return cli.main(["tokenize", "--model", str(path), "--data", str(folder), "--out", str(out), *flags])
+
+    assert tokenize(out, "--format", "parquet", "--batch-size", "2", "--no-progress") == 0
     ds, meta = read_tokens(out)
     assert len(ds["train"]) == 5 and meta["grid_shape"] == [4, 4]
-    assert (
-        cli.main(
-            [
-                "tokenize",
-                "--model",
-                str(path),
-                "--data",
-                str(folder),
-                "--out",
-                str(tmp_path / "r"),
-                "--reject",
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    assert tokenize(tmp_path / "r", "--reject", "--no-progress") == 2
     assert "40x40" in capsys.readouterr().err
     assert (
         cli.main(["tokenize", "--model", str(path), "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "m")])
