@@ -34,6 +34,7 @@ DEFAULT_PIPELINE = Path(__file__).parent / "weights" / "clock_pipeline"
 INDEX = "model_index.json"
 MIN_CONFIDENCE = 0.8  # draw(verifier=...): redraw clocks the reader is less sure of than this
 MAX_IMAGES = 1024  # clocks per call, all prompts together; raise it with max_images= (None: no limit)
+SAMPLE_BATCH = 256  # most sequences generate_ids samples at once
 # chosen by qvae evaluate sweeps over guidance and min_p (benchmarks/RESULTS.md); a pipeline folder may
 # store its own in model_index.json
 SAMPLING_DEFAULTS = {"guidance_scale": 2.0, "temperature": 1.0, "top_k": None, "top_p": None, "min_p": 0.3}
@@ -212,18 +213,13 @@ class ClockPipeline:
 
     @torch.inference_mode()
     def generate_ids(
-        self,
-        conditions: Sequence[Mapping],
-        num_images_per_prompt: int = 1,
-        seed: int | None = None,
-        batch_size: int = 256,
-        **sampling,
+        self, conditions: Sequence[Mapping], num_images_per_prompt: int = 1, seed: int | None = None, **sampling
     ) -> torch.Tensor:
-        """Code grids ``[len(conditions) * n, h, w]``, condition-major, in batches of at most ``batch_size``.
+        """Code grids ``[len(conditions) * n, h, w]``, condition-major, in batches of at most ``SAMPLE_BATCH``.
 
         Each condition is ``{field: value}``; a field not given is left open."""
         opts = {**self.sampling, **{k: v for k, v in sampling.items() if v is not None}}
-        per_batch = max(1, batch_size // num_images_per_prompt)
+        per_batch = max(1, SAMPLE_BATCH // num_images_per_prompt)
         conditions = list(conditions)
         out = []
         for i in range(0, len(conditions), per_batch):
@@ -288,23 +284,15 @@ class ClockPipeline:
             confidence[redo[better]] = new_confidence[better]
         return images
 
-    def generate(
-        self,
-        conditions: Mapping | Sequence[Mapping],
-        num_images: int = 1,
-        seed: int | None = None,
-        verifier: ClockReader | None = None,
-        max_images: int | None = MAX_IMAGES,
-        **sampling,
-    ) -> list[Image.Image]:
+    def generate(self, conditions: Mapping | Sequence[Mapping], num_images: int = 1, **options) -> list[Image.Image]:
         """``num_images`` pictures for each ``{field: value}`` (e.g. ``{"hour": 3, "minute": 15,
         "face_color": "red"}``); fields not given are left open and drawn as the data has them. An
-        unknown field or value is a ValueError that lists what is accepted."""
+        unknown field or value is a ValueError that lists what is accepted. ``options`` are those of
+        ``draw`` (``seed``, ``verifier``, ``max_images``, ...) and the sampling settings."""
         conditions = [conditions] if isinstance(conditions, Mapping) else list(conditions)
         if not conditions:
             raise ValueError("no conditions given")
-        images = self.draw(conditions, num_images, seed=seed, verifier=verifier, max_images=max_images, **sampling)
-        return to_pil(images)
+        return to_pil(self.draw(conditions, num_images, **options))
 
     def __call__(
         self,

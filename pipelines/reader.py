@@ -301,7 +301,6 @@ class ReaderTrainingArguments(TrainingArguments):
     warmup_steps: int = arg(150, "warmup steps of the learning rate")
     weight_decay: float = arg(1e-4, "AdamW weight decay, on matrices only")
     eval_every: int = arg(500, "optimizer steps between evaluations on the validation clocks")
-    save_every: int = arg(500, "optimizer steps between checkpoints")
 
     # the reader
     width: int = arg(48, "channels of the first convolution (the others are 2x and 4x)")

@@ -168,8 +168,11 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     from stage1_vqvae.train import train_tokenizer
     from stage2_prior import load_prior, train_prior
 
-    common = dict(seed=a.seed, resume=True, mixed_precision=a.mixed_precision)
     out = Path(a.out)
+
+    def settings(stage: str) -> dict:  # what every stage is given; it writes to OUT/stage
+        return dict(out=str(out / stage), seed=a.seed, resume=True, mixed_precision=a.mixed_precision)
+
     timings: dict = {}
     data_dir = out / "data"
     with _stage("1/8 data", data_dir.exists(), timings):
@@ -187,11 +190,10 @@ def train_all(a: PipelineTrainingArguments) -> dict:
             train_tokenizer(
                 TokenizerTrainingArguments(
                     data=str(data_dir),
-                    out=str(out / "tokenizer"),
                     steps=a.tokenizer_steps,
                     batch_size=a.tokenizer_batch_size,
                     config=json.dumps({"image_size": image_size, **config}),
-                    **common,
+                    **settings("tokenizer"),
                 )
             )
     tokenizer = load_tokenizer(tok_dir)
@@ -205,13 +207,12 @@ def train_all(a: PipelineTrainingArguments) -> dict:
             train_prior(
                 PriorTrainingArguments(
                     tokens=str(tokens_dir),
-                    out=str(out / "prior"),
                     preset=a.prior_preset,
                     steps=a.prior_steps,
                     batch_size=a.prior_batch_size,
                     conditions=",".join(a.condition_names()),
                     max_values=a.max_values,
-                    **common,
+                    **settings("prior"),
                 )
             )
     pipe_dir = out / "pipeline"
@@ -225,7 +226,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
         reader_dir = out / "reader" / "model"
         with _stage("6/8 clock reader", reader_dir.exists(), timings):
             if not reader_dir.exists():
-                train_reader(ReaderTrainingArguments(out=str(out / "reader"), steps=a.reader_steps, **common))
+                train_reader(ReaderTrainingArguments(steps=a.reader_steps, **settings("reader")))
     cvae_dir = None
     if a.baseline_steps:
         cvae_dir = out / "cvae" / "model"
@@ -233,7 +234,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
             if not cvae_dir.exists():
                 train_tokenizer(
                     TokenizerTrainingArguments(
-                        data=str(data_dir), out=str(out / "cvae"), model="cvae", steps=a.baseline_steps, **common
+                        data=str(data_dir), model="cvae", steps=a.baseline_steps, **settings("cvae")
                     )
                 )
     summary = {"pipeline": str(pipe_dir), "timings_s": timings}

@@ -60,13 +60,9 @@ PALETTE: dict[str, RGB] = {
 }
 ACHROMATIC = ("white", "grey", "black")  # drawn with little colour (chroma <= MAX_GREY_CHROMA)
 # Named colours of the hands (and, among them, of the numerals and ticks).
-HAND_PALETTE: dict[str, RGB] = {
-    "black": (20, 20, 20),
-    "white": (250, 250, 250),
-    "navy": (25, 35, 100),
-    "red": (185, 20, 30),
-    "yellow": (250, 210, 40),
-}
+HAND_PALETTE: dict[str, RGB] = dict(
+    black=(20, 20, 20), white=(250, 250, 250), navy=(25, 35, 100), red=(185, 20, 30), yellow=(250, 210, 40)
+)
 # Thin second hands: bright accents, the one used is the best contrast that is not the hands' colour.
 ACCENTS: tuple[RGB, ...] = ((225, 30, 30), (245, 125, 15), (210, 30, 150), (20, 170, 215), (250, 225, 0), (40, 185, 70))
 

@@ -52,47 +52,39 @@ def _levels(downsample: int, channels) -> list[int]:
     return channels[:n]
 
 
-class Encoder(nn.Module):
-    """``[B, in, H, W]`` -> ``[B, out, H/f, W/f]``: strided stem, then res blocks + strided convs."""
+class _Stack(nn.Module):
+    """``net``: the layers that the subclass's ``build`` lays out for the channels of each level."""
 
     def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        channels=(64, 128, 128),
-        downsample: int = 8,
-        num_res_blocks: int = 1,
-        attention: bool = False,
+        self, in_channels: int, out_channels: int, channels, downsample: int, num_res_blocks: int, attention: bool
     ):
         super().__init__()
         ch = _levels(downsample, channels)
+        self.net = nn.Sequential(*self.build(in_channels, out_channels, ch, num_res_blocks, attention))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Encoder(_Stack):
+    """``[B, in, H, W]`` -> ``[B, out, H/f, W/f]``: strided stem, then res blocks + strided convs."""
+
+    @staticmethod
+    def build(in_channels: int, out_channels: int, ch: list[int], num_res_blocks: int, attention: bool) -> list:
         layers = [nn.Conv2d(in_channels, ch[0], 4, 2, 1), nn.SiLU()]
         for i in range(1, len(ch)):
             layers.append(nn.Conv2d(ch[i - 1], ch[i], 4, 2, 1))
             layers += [ResBlock(ch[i]) for _ in range(num_res_blocks)]
         if attention:
             layers += [Attention(ch[-1]), ResBlock(ch[-1])]
-        layers += [_norm(ch[-1]), nn.SiLU(), nn.Conv2d(ch[-1], out_channels, 1)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.net(x)
+        return layers + [_norm(ch[-1]), nn.SiLU(), nn.Conv2d(ch[-1], out_channels, 1)]
 
 
-class Decoder(nn.Module):
+class Decoder(_Stack):
     """``[B, in, h, w]`` -> ``[B, 3, h*f, w*f]``, mirroring the encoder (optionally wider)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int = 3,
-        channels=(64, 128, 128),
-        downsample: int = 8,
-        num_res_blocks: int = 1,
-        attention: bool = False,
-    ):
-        super().__init__()
-        ch = _levels(downsample, channels)
+    @staticmethod
+    def build(in_channels: int, out_channels: int, ch: list[int], num_res_blocks: int, attention: bool) -> list:
         layers = [nn.Conv2d(in_channels, ch[-1], 3, padding=1)]
         layers += [ResBlock(ch[-1]) for _ in range(num_res_blocks)]
         if attention:
@@ -102,8 +94,4 @@ class Decoder(nn.Module):
             if i > 1:  # no residual blocks at the stem's resolution (H/2): they dominate the cost
                 layers += [ResBlock(ch[i - 1]) for _ in range(num_res_blocks)]
         # sub-pixel output: a conv at H/2 predicts 2x2 pixels each (no full-resolution conv: cheap + sharp)
-        layers += [_norm(ch[0]), nn.SiLU(), nn.Conv2d(ch[0], 4 * out_channels, 3, padding=1), nn.PixelShuffle(2)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.net(x)
+        return layers + [_norm(ch[0]), nn.SiLU(), nn.Conv2d(ch[0], 4 * out_channels, 3, padding=1), nn.PixelShuffle(2)]

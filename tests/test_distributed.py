@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 RUN = str(ROOT / "tests" / "distributed_run.py")
 TINY = TINY_TOKENIZER
+PLAIN = dict(mixed_precision="no", progress=False)  # fp32 on every rank, no progress bar
 
 
 @pytest.fixture(autouse=True)
@@ -85,39 +86,19 @@ def _ranks(out: Path, processes: int = 2) -> list[dict]:
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(processes)]
 
 
-def _tokenizer_args(clocks, out, steps, batch, save_every=100):
-    return [
-        "train-tokenizer",
-        "--data",
-        str(clocks),
-        "--out",
-        str(out),
-        "--config",
-        json.dumps(TINY),
-        "--steps",
-        str(steps),
-        "--batch-size",
-        str(batch),
-        "--max-train",
-        "64",
-        "--lr",
-        "2e-3",
-        "--warmup-steps",
-        "2",
-        "--eval-every",
-        "1000",
-        "--save-every",
-        str(save_every),
-        "--seed",
-        "3",
-        "--mixed-precision",
-        "no",
-        "--no-progress",
-    ]
+def _argv(command: str, **fields) -> list[str]:
+    """``qvae COMMAND`` with these TrainingArguments fields as its flags: ``batch_size=8`` is ``--batch-size 8``."""
+    return [command, *(x for k, v in fields.items() for x in (f"--{k.replace('_', '-')}", str(v)))]
+
+
+def _tokenizer_run(clocks, out, steps, batch, save_every=100) -> dict:
+    """The tokenizer runs of these tests, as TokenizerTrainingArguments fields."""
+    schedule = dict(steps=steps, batch_size=batch, lr=2e-3, warmup_steps=2, eval_every=1000, save_every=save_every)
+    return dict(data=str(clocks), out=str(out), config=json.dumps(TINY), max_train=64, seed=3, **schedule, **PLAIN)
 
 
 def test_tokenizer_two_processes(clocks, tmp_path):
-    log = _launch(_tokenizer_args(clocks, tmp_path / "ddp", steps=8, batch=8))
+    log = _launch(_argv("train-tokenizer", **_tokenizer_run(clocks, tmp_path / "ddp", steps=8, batch=8)))
     assert "2 process(es), global batch 16 = 8 x 2 x 1" in log
     assert log.count("summary:") == 1  # logging, grids and the final save on the main process only
     assert len(list((tmp_path / "ddp" / "samples").glob("*.png"))) == 1
@@ -134,21 +115,7 @@ def test_tokenizer_two_processes(clocks, tmp_path):
     # are decided from rank 0's 8 images only, so the codebooks start apart. Hence a loose
     # tolerance on the end result rather than on weights (measured gap: see docs/scaling.md).
     _, single = train_tokenizer(
-        TokenizerTrainingArguments(
-            data=str(clocks),
-            out=str(tmp_path / "one"),
-            config=json.dumps(TINY),
-            steps=8,
-            batch_size=16,
-            lr=2e-3,
-            warmup_steps=2,
-            eval_every=1000,
-            save_every=100,
-            seed=3,
-            max_train=64,
-            mixed_precision="no",
-            progress=False,
-        )
+        TokenizerTrainingArguments(**_tokenizer_run(clocks, tmp_path / "one", steps=8, batch=16))
     )
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     print(f"tokenizer psnr: 2 x 8 {ddp['psnr']:.3f} dB, 1 x 16 {single['psnr']:.3f} dB")
@@ -159,56 +126,16 @@ TRACK_TOL = 1e-5  # measured 1.9e-8: only float summation order differs
 
 
 def test_prior_two_processes(tokens, tmp_path):
-    common = [
-        "--preset",
-        "tiny",
-        "--steps",
-        "8",
-        "--lr",
-        "3e-3",
-        "--warmup-steps",
-        "2",
-        "--eval-every",
-        "1000",
-        "--save-every",
-        "100",
-        "--seed",
-        "1",
-        "--cond-drop",
-        "0",
-        "--field-drop",
-        "0",
-        "--mixed-precision",
-        "no",
-        "--no-progress",
-    ]
-    log = _launch(
-        ["train-prior", "--tokens", str(tokens), "--out", str(tmp_path / "ddp"), "--batch-size", "8", *common]
-    )
+    run = dict(tokens=str(tokens), preset="tiny", steps=8, lr=3e-3, warmup_steps=2, eval_every=1000, save_every=100)
+    run |= dict(seed=1, cond_drop=0.0, field_drop=0.0, **PLAIN)
+    log = _launch(_argv("train-prior", out=tmp_path / "ddp", batch_size=8, **run))
     assert "2 process(es), global batch 16 = 8 x 2 x 1" in log
     r0, r1 = _ranks(tmp_path / "ddp")
     for key in r0:
         assert torch.equal(r0[key], r1[key]), key
     # 2 x 8 vs 1 x 16 on the same 16 sequences per step (--cond-drop 0 --field-drop 0: the drop
     # masks are per rank): identical up to float summation order (DDP averages two means of 8).
-    single, _ = train_prior(
-        PriorTrainingArguments(
-            tokens=str(tokens),
-            out=str(tmp_path / "one"),
-            preset="tiny",
-            steps=8,
-            batch_size=16,
-            lr=3e-3,
-            warmup_steps=2,
-            eval_every=1000,
-            save_every=100,
-            seed=1,
-            cond_drop=0.0,
-            field_drop=0.0,
-            mixed_precision="no",
-            progress=False,
-        )
-    )
+    single, _ = train_prior(PriorTrainingArguments(out=str(tmp_path / "one"), batch_size=16, **run))
     ref = single.state_dict()
     worst = max(float((r0[k].float() - ref[k].float()).abs().max()) for k in ref)
     print(f"prior: largest weight difference 2 x 8 vs 1 x 16 after 8 steps: {worst:.2e}")
@@ -217,8 +144,8 @@ def test_prior_two_processes(tokens, tmp_path):
 
 def test_tokenizer_resumes_exactly_after_sigkill(clocks, tmp_path):
     # 64 images / batch 8 = 8 micro steps per epoch; checkpoints every 4; 20 steps in all.
-    args = lambda out: _tokenizer_args(clocks, out, steps=20, batch=8, save_every=4)  # noqa: E731
-    cmd = lambda out: [sys.executable, RUN, *args(out)]  # noqa: E731
+    run = lambda out: _tokenizer_run(clocks, out, steps=20, batch=8, save_every=4)  # noqa: E731
+    cmd = lambda out: [sys.executable, RUN, *_argv("train-tokenizer", **run(out))]  # noqa: E731
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
         cmd(killed),

@@ -26,22 +26,15 @@ def tiny_reader(fields=STYLE_FIELDS, seed=0):
     return ClockReader(ClockReaderConfig(image_size=32, width=4, fields=fields)).eval()
 
 
+def reader_args(out, **fields) -> ReaderTrainingArguments:
+    """A short run on 32 px clocks (seed 0 unless given), without a progress bar."""
+    return ReaderTrainingArguments(out=str(out), image_size=32, progress=False, **fields)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("reader")
-    args = ReaderTrainingArguments(
-        out=str(out),
-        steps=200,
-        batch_size=32,
-        lr=3e-3,
-        warmup_steps=10,
-        width=8,
-        image_size=32,
-        val_size=160,
-        eval_every=100,
-        progress=False,
-        seed=0,
-    )
+    args = reader_args(out, steps=200, batch_size=32, lr=3e-3, warmup_steps=10, width=8, val_size=160, eval_every=100)
     model, metrics = train_reader(args)  # ~6 s
     return out, model, metrics
 
@@ -111,18 +104,7 @@ def test_reader_trains_through_fit_and_learns(trained):
 @pytest.mark.slow
 def test_training_is_reproducible_from_the_seed(tmp_path):
     def run(name, seed):
-        return train_reader(
-            ReaderTrainingArguments(
-                out=str(tmp_path / name),
-                steps=8,
-                batch_size=16,
-                width=4,
-                image_size=32,
-                val_size=16,
-                progress=False,
-                seed=seed,
-            )
-        )[0]
+        return train_reader(reader_args(tmp_path / name, steps=8, batch_size=16, width=4, val_size=16, seed=seed))[0]
 
     model, again, other = run("a", 0), run("b", 0), run("c", 1)
     assert not torch.equal(model.hour_head.weight, other.hour_head.weight)

@@ -1,27 +1,23 @@
 import pytest
 import torch
 
-import stage1_vqvae  # noqa: F401  (registers the Auto classes)
 from shared.clocks import render_clock
 from shared.images import psnr, to_tensor
-from stage1_vqvae import (
-    AutoencoderConfig,
-    AutoencoderModel,
-    ConditionalVAEConfig,
-    ConditionalVAEModel,
-    VAEConfig,
-    VAEModel,
-    VQVAEConfig,
-    VQVAEModel,
-)
+from stage1_vqvae import MODELS, VQVAEConfig
 
 SMALL = dict(channels=[16, 32, 32], decoder_channels=[16, 32, 32], decoder_res_blocks=1)
 TINY = dict(**SMALL, latent_dim=16, codebook_size=32)
 
 
+def build(kind: str, **config):
+    """An untrained stage-1 model of ``MODELS[kind]`` with these config fields."""
+    config_cls, model_cls = MODELS[kind]
+    return model_cls(config_cls(**config))
+
+
 def tiny(**kw):
     torch.manual_seed(0)
-    return VQVAEModel(VQVAEConfig(**{**TINY, **kw}))
+    return build("vqvae", **{**TINY, **kw})
 
 
 def test_default_config_contract():
@@ -65,36 +61,29 @@ def test_bad_inputs_raise_clear_errors():
         m.decode(torch.zeros(8, 8, dtype=torch.long))
 
 
-@pytest.mark.parametrize(
-    "model_cls,config",
-    [
-        (VQVAEModel, VQVAEConfig(**TINY)),
-        (VAEModel, VAEConfig(**SMALL)),
-        (ConditionalVAEModel, ConditionalVAEConfig(**SMALL)),
-    ],
-)
-def test_save_load_round_trip(tmp_path, model_cls, config):
+@pytest.mark.parametrize("kind", ["vqvae", "vae", "cvae"])
+def test_save_load_round_trip(tmp_path, kind):
     from transformers import AutoModel
 
     torch.manual_seed(0)
-    m = model_cls(config)
+    m = build(kind, **(TINY if kind == "vqvae" else SMALL))
     x = torch.rand(3, 3, 64, 64) * 2 - 1
-    if model_cls is VQVAEModel:
+    if kind == "vqvae":
         m.train()(x)  # k-means init + one EMA update: the buffers must survive the round trip
         m.eval()
     m.save_pretrained(tmp_path)
     loaded = AutoModel.from_pretrained(tmp_path)
-    assert type(loaded) is model_cls
+    assert type(loaded) is MODELS[kind][1]
     sd, sd2 = m.state_dict(), loaded.state_dict()
     assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
-    if model_cls is VQVAEModel:
+    if kind == "vqvae":
         ids = m.encode(x)
         assert torch.equal(loaded.encode(x), ids)
         assert torch.equal(loaded.decode(ids), m.decode(ids))
     else:
         assert torch.equal(
-            loaded.encode(x) if model_cls is VAEModel else loaded.encode(x, torch.zeros(3, 4)),
-            m.encode(x) if model_cls is VAEModel else m.encode(x, torch.zeros(3, 4)),
+            loaded.encode(x) if kind == "vae" else loaded.encode(x, torch.zeros(3, 4)),
+            m.encode(x) if kind == "vae" else m.encode(x, torch.zeros(3, 4)),
         )
 
 
@@ -146,13 +135,13 @@ def test_edge_weighted_loss():
 def test_baselines():
     torch.manual_seed(0)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
-    ae = AutoencoderModel(AutoencoderConfig(**SMALL))
+    ae = build("ae", **SMALL)
     assert ae(x).reconstruction.shape == x.shape
-    vae = VAEModel(VAEConfig(beta=4.0, **SMALL))
+    vae = build("vae", beta=4.0, **SMALL)
     out = vae.train()(x)
     assert out.kl > 0 and torch.isfinite(out.loss)
     assert vae.sample_prior(3).shape == (3, 3, 64, 64)
-    cvae = ConditionalVAEModel(ConditionalVAEConfig(**SMALL))
+    cvae = build("cvae", **SMALL)
     out = cvae(x, hour=torch.tensor([3, 9]), minute=torch.tensor([15, 45]))
     assert out.kl > 0 and torch.isfinite(out.loss)
     s = cvae.sample([3, 4], [15, 0], n=2, generator=torch.Generator().manual_seed(0))

@@ -11,9 +11,9 @@ from stage1_vqvae.train import MODELS, TokenizerTrainingArguments, load_splits, 
 TINY = TINY_TOKENIZER
 
 
-def tiny_args(data, out, **kw) -> TokenizerTrainingArguments:
+def tiny_args(data, out, config=TINY, **kw) -> TokenizerTrainingArguments:
     return TokenizerTrainingArguments(
-        data=str(data), out=str(out), config=json.dumps(TINY), batch_size=8, max_train=64, progress=False, **kw
+        data=str(data), out=str(out), config=json.dumps(config), batch_size=8, max_train=64, progress=False, **kw
     )
 
 
@@ -38,19 +38,7 @@ def test_train_tokenizer_saves_model_grid_and_metrics(clocks, tmp_path):
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
 def test_baselines_learn(clocks, tmp_path, kind):
     cfg = {k: v for k, v in TINY.items() if k != "codebook_size"}
-    args = TokenizerTrainingArguments(
-        data=str(clocks),
-        out=str(tmp_path / kind),
-        model=kind,
-        config=json.dumps(cfg),
-        steps=30,
-        batch_size=8,
-        lr=3e-3,
-        warmup_steps=2,
-        max_train=64,
-        progress=False,
-    )
-    _, metrics = train_tokenizer(args)
+    _, metrics = train_tokenizer(tiny_args(clocks, tmp_path / kind, cfg, model=kind, steps=30, lr=3e-3, warmup_steps=2))
     assert metrics["psnr"] > untrained_psnr(clocks, kind, cfg) + 1  # measured: AE 9.0 -> 10.7 dB
     if kind != "ae":
         assert 0 < metrics["kl"] < 1e4
