@@ -20,7 +20,7 @@ COMMANDS = {
     "data": ("shared.data_cli", "render the clock dataset (train/validation/test) to a folder"),
     "train-tokenizer": ("stage1_vqvae.train", "train the stage-1 tokenizer (vqvae) or a baseline (ae, vae, cvae)"),
     "train-prior": ("stage2_prior.train", "train the stage-2 prior on exported tokens"),
-    "train-reader": ("pipelines.reader", "train the clock reader (time and style fields) on freshly rendered clocks"),
+    "train-reader": ("pipelines.reader", "train the clock reader, or a reader of a labelled image folder"),
     "tokenize": ("pipelines.token_export", "turn a dataset or image folder into code ids (arrow, parquet, jsonl)"),
     "train": ("pipelines.train", "the whole chain: data (clocks, or --data yours), tokenizer, tokens, prior, pipeline"),
     "generate": ("pipelines.generate", "draw prompts (a time, style words) or --condition FIELD=VALUE into a grid"),

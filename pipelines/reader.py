@@ -14,6 +14,10 @@ It trains through the one loop (``shared.training.fit``)::
     python -m pipelines.reader --out runs/reader --steps 9000 --mixed_precision auto --num_workers 7
 
 (the shipped reader's command; its numbers are in ``benchmarks/RESULTS.md``).
+
+With ``--data DIR --columns a,b`` it learns a labelled image folder's columns instead (the time
+heads where they include hour and minute): the measuring instrument for a pipeline trained with
+``qvae train --data DIR``, e.g. the glyphs of ``shared.glyphs`` (``benchmarks/glyphs.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
@@ -266,10 +271,44 @@ class RenderedClocks(torch.utils.data.Dataset):
 
     def batch(self) -> dict:
         """Every row, stacked: images as floats in ``[-1, 1]``."""
-        rows = [self[i] for i in range(self.n)]
-        out = {k: torch.stack([torch.as_tensor(r[k]) for r in rows]) for k in rows[0]}
-        out["images"] = out["images"].float() / 127.5 - 1
+        return _stack([self[i] for i in range(self.n)])
+
+
+class LabelledImages(torch.utils.data.Dataset):
+    """A split of a labelled image dataset as rows like ``RenderedClocks``'s: ``images`` (uint8, resized
+    to ``size`` where they differ), ``hour`` and ``minute`` where ``fields`` names them, and ``fields``
+    (the id of each other field's value, in ``fields`` order)."""
+
+    def __init__(self, split, fields: Mapping[str, Sequence], size: int):
+        self.split, self.size = split, size
+        self.time = {"hour", "minute"} <= set(fields)
+        self.fields = {name: [str(v) for v in values] for name, values in fields.items() if name not in TIME_FIELDS}
+
+    def __len__(self):
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> dict:
+        row = self.split[i]
+        image = row["image"].convert("RGB")
+        if image.size != (self.size, self.size):
+            image = image.resize((self.size, self.size), Image.BICUBIC)
+        out = {
+            "images": torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous(),
+            "fields": torch.tensor([values.index(str(row[f])) for f, values in self.fields.items()]),
+        }
+        if self.time:
+            out |= {"hour": int(row["hour"]) % 12, "minute": int(row["minute"])}
         return out
+
+    def batch(self) -> dict:
+        return _stack([self[i] for i in range(len(self))])
+
+
+def _stack(rows: list[dict]) -> dict:
+    """Rows stacked into one batch, images as floats in ``[-1, 1]``."""
+    out = {k: torch.stack([torch.as_tensor(r[k]) for r in rows]) for k in rows[0]}
+    out["images"] = out["images"].float() / 127.5 - 1
+    return out
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -306,6 +345,12 @@ class ReaderTrainingArguments(TrainingArguments):
     width: int = arg(48, "channels of the first convolution (the others are 2x and 4x)")
     image_size: int = arg(64, "the side the reader reads at (other sizes are resized to it)")
     fields: bool = arg(True, "read every style field of shared.clocks.STYLE_FIELDS too (one head each)")
+    data: str | None = arg(
+        None,
+        "learn from a labelled image folder (as `qvae train --data` takes) instead of rendered clocks: "
+        "its --columns, the time where they include hour and minute",
+    )
+    columns: str = arg("hour,minute", "with --data: comma-separated label columns to read (one head each)")
     field_weight: float = arg(2.0, "weight of the mean style-field loss beside the time loss")
     val_size: int = arg(1000, "clocks in the fixed validation set (the same for every seed)")
 
@@ -326,17 +371,15 @@ HELD_OUT_STREAM = "qvae-reader-held-out"
 
 
 def measure_reader(reader: ClockReader, val: dict, held_out: dict | None = None) -> dict:
-    """Time accuracy and mean error, and each field's accuracy, on stacked ``RenderedClocks`` rows."""
-    time = reader_accuracy(reader, val["images"], val["hour"], val["minute"])
-    out = {"time_accuracy": time["accuracy"], "mean_error_minutes": time["mean_error_minutes"]}
+    """Time accuracy and mean error (where ``val`` has the time), and each field's accuracy, on stacked
+    rows (``RenderedClocks`` or ``LabelledImages``: ``fields`` holds the value ids in ``reader.fields`` order)."""
+    out = {}
+    if "hour" in val:
+        time = reader_accuracy(reader, val["images"], val["hour"], val["minute"])
+        out = {"time_accuracy": time["accuracy"], "mean_error_minutes": time["mean_error_minutes"]}
     if reader.fields:
         ids = reader.read_field_ids(val["images"])
-        order = list(STYLE_FIELDS)
-        accs = {
-            name: (ids[name] == val["fields"][:, order.index(name)]).float().mean().item()
-            for name in reader.fields
-            if name in STYLE_FIELDS
-        }
+        accs = {name: (ids[name] == val["fields"][:, j]).float().mean().item() for j, name in enumerate(reader.fields)}
         out |= {f"field/{k}": v for k, v in accs.items()}
         out["field_mean"] = sum(accs.values()) / len(accs)
     if held_out is not None:
@@ -355,31 +398,54 @@ def validation_clocks(n: int = 1000, size: int = 64) -> tuple[dict, dict]:
     )
 
 
-def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
-    """Train a reader from scratch on freshly rendered clocks (no dataset needed) through ``fit``;
-    saved to ``args.out/model``. Returns ``(model, metrics)``: the last evaluation on the fixed
-    validation clocks (``time_accuracy``, ``field/<name>``, ``time_accuracy_held_out_style``)."""
+def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch.utils.data.Dataset, dict, dict | None]:
+    """``(config, train rows, validation batch, held-out batch or None)``: freshly rendered clocks,
+    or with ``--data`` the folder's train and validation splits (5% of train carved out, seeded,
+    where it has none) and the fields of its ``--columns``, their values as in its train split."""
+    size = args.image_size
+    if args.data is None:
+        config = ClockReaderConfig(image_size=size, width=args.width, fields=STYLE_FIELDS if args.fields else None)
+        train = RenderedClocks(args.steps * args.batch_size * args.grad_accum, train_stream(args.seed), size)
+        return config, train, *validation_clocks(args.val_size, size)
+    from shared.data import load_images, with_validation
+    from stage2_prior.data import infer_fields
+
+    ds = with_validation(load_images(args.data), args.seed)
+    names = [c.strip() for c in args.columns.split(",") if c.strip()]
+    fields = {f.name: f.values for f in infer_fields(ds["train"], names)}
+    if ("hour" in fields) != ("minute" in fields):
+        raise ValueError("--columns names hour without minute (or minute without hour): the time needs both")
     config = ClockReaderConfig(
-        image_size=args.image_size, width=args.width, fields=STYLE_FIELDS if args.fields else None
+        image_size=size, width=args.width, fields={k: v for k, v in fields.items() if k not in TIME_FIELDS}
     )
-    train = RenderedClocks(args.steps * args.batch_size * args.grad_accum, train_stream(args.seed), args.image_size)
-    val, held_out = validation_clocks(args.val_size, args.image_size)
-    order = list(STYLE_FIELDS)
+    return (
+        config,
+        LabelledImages(ds["train"], fields, size),
+        LabelledImages(ds["validation"], fields, size).batch(),
+        None,
+    )
+
+
+def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
+    """Train a reader from scratch through ``fit`` (on freshly rendered clocks, or a labelled folder with
+    ``--data``); saved to ``args.out/model``. Returns ``(model, metrics)``: the last evaluation on the
+    validation rows (``time_accuracy``, ``field/<name>``, ``time_accuracy_held_out_style``)."""
+    config, train, val, held_out = reader_data(args)
 
     def compute_loss(model, batch, generator):
         x = augment(batch["images"].float() / 127.5 - 1, generator)
         hl, ml, fl = model(x, fields=True)
-        time_loss = F.cross_entropy(hl.float(), batch["hour"])
-        # the minute target is smoothed onto its neighbours: an error of one minute is nearly right
-        time_loss = time_loss + F.cross_entropy(ml.float(), batch["minute"], label_smoothing=0.1)
-        if not fl:
-            return time_loss
-        field_losses = [F.cross_entropy(v.float(), batch["fields"][:, order.index(k)]) for k, v in fl.items()]
-        field_loss = torch.stack(field_losses).mean()
-        return time_loss + args.field_weight * field_loss, {
-            "time_loss": time_loss.detach(),
-            "field_loss": field_loss.detach(),
-        }
+        losses = {}
+        if "hour" in batch:
+            # the minute target is smoothed onto its neighbours: an error of one minute is nearly right
+            losses["time_loss"] = F.cross_entropy(hl.float(), batch["hour"]) + F.cross_entropy(
+                ml.float(), batch["minute"], label_smoothing=0.1
+            )
+        if fl:
+            field_losses = [F.cross_entropy(v.float(), batch["fields"][:, j]) for j, v in enumerate(fl.values())]
+            losses["field_loss"] = torch.stack(field_losses).mean()
+        loss = losses.get("time_loss", 0) + args.field_weight * losses.get("field_loss", 0)
+        return loss, {k: v.detach() for k, v in losses.items()}
 
     def evaluate(model, step):
         return measure_reader(model, val, held_out)

@@ -107,12 +107,10 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     when a check fails. A folder with only a train split gets a seeded 5% validation split."""
     import datasets
 
-    from shared.data import load_images
+    from shared.data import load_images, with_validation
     from stage2_prior.data import infer_fields
 
-    ds = load_images(a.data, a.skip_bad_images)
-    if "train" not in ds:
-        ds = datasets.DatasetDict({"train": ds[next(iter(ds))], **ds})
+    ds = with_validation(load_images(a.data, a.skip_bad_images), a.seed)
     infer_fields(ds["train"], a.condition_names(), a.max_values)  # a missing, incomplete or too varied column
     if a.resize:
         size = (a.image_size, a.image_size)
@@ -123,10 +121,6 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
         ds = datasets.DatasetDict({k: v.map(resize, batched=True, batch_size=256) for k, v in ds.items()})
     else:
         check_one_size(ds, a.data)
-    if "validation" not in ds:
-        train = ds["train"]  # after any resize
-        parts = train.train_test_split(test_size=max(1, len(train) // 20), seed=a.seed)
-        ds = datasets.DatasetDict({**ds, "train": parts["train"], "validation": parts["test"]})
     save_atomic(ds, out)
 
 

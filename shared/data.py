@@ -174,3 +174,14 @@ def load_images(path: str | Path, skip_bad_images: bool = False) -> datasets.Dat
         if "image" not in split.column_names:
             raise ValueError(f"split {name!r} of {str(path)!r} has no 'image' column (columns: {split.column_names})")
     return ds
+
+
+def with_validation(ds: datasets.DatasetDict, seed: int = 0) -> datasets.DatasetDict:
+    """``ds`` with a ``train`` split (its first split, where none is called so) and a ``validation``
+    split: where it has none, a seeded 5% of train (at least one row) is carved out of train."""
+    if "train" not in ds:
+        ds = datasets.DatasetDict({"train": ds[next(iter(ds))], **ds})
+    if "validation" in ds:
+        return ds
+    parts = ds["train"].train_test_split(test_size=max(1, len(ds["train"]) // 20), seed=seed)
+    return datasets.DatasetDict({**ds, "train": parts["train"], "validation": parts["test"]})
