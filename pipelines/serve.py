@@ -2,7 +2,12 @@
 
 The pipeline and the clock reader load once, at start, and every request is one batched
 pipeline call. The queue runs one request at a time: the CPU has no room for two, and
-the models are shared, so a second request waits its turn rather than failing.
+the models are shared, so a second request waits its turn rather than failing. At most
+``--queue-size`` (32) wait; one more is refused at once with gradio's busy answer (HTTP
+503; the page says "This application is currently busy. Please try again.", gradio_client
+raises ``QueueError("Queue is full! Please try again.")``). So a request waits at most
+queue size x the longest request (64 clocks: a few seconds on a laptop CPU); the load
+figures are in benchmarks/RESULTS.md.
 
 The drawing is also an API endpoint, ``/generate(prompt, num_images, guidance_scale,
 seed, temperature=<pipeline default>, verify=True)``, returning the gallery::
@@ -15,6 +20,11 @@ by default) a clock the reader is less than 0.8 sure of is drawn again, at most 
 (``ClockPipeline.draw``; what it gains, judged by an independent reader, is in
 benchmarks/RESULTS.md). The captions then come from the reader that did the choosing, so a ✗ means even the redraws
 missed.
+
+Every argument is checked before any drawing, and a wrong one is an error that names it,
+never a crash: a prompt of at most ``MAX_PROMPT_CHARS`` characters, ``num_images`` a whole
+number in 1..``--max-images``, ``guidance_scale`` and ``temperature`` finite and within the
+page's sliders, ``seed`` a whole number in 0..``MAX_SEED`` (or none: 0), ``verify`` true or false.
 """
 
 from __future__ import annotations
@@ -31,6 +41,13 @@ from shared.time_prompts import format_time
 CLOCK_FIELDS = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
 
 MAX_IMAGES = 64
+QUEUE_SIZE = 32
+# a prompt names a time and a few style words; parsing a 1 MB one takes seconds of CPU and
+# the error would echo it all back
+MAX_PROMPT_CHARS = 300
+MAX_SEED = 2**31 - 1  # the random seeds are drawn below it, and any seed must fit torch's int64 after offsets
+GUIDANCE = (0.0, 5.0)  # the sliders' ranges, which gradio also enforces on API calls
+TEMPERATURE = (0.1, 1.5)
 EXAMPLES = [
     "quarter past three",
     "ten to six",
@@ -62,6 +79,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--max-images", type=int, default=MAX_IMAGES, help="most images one request may ask for")
+    p.add_argument(
+        "--queue-size",
+        type=int,
+        default=QUEUE_SIZE,
+        help="most requests waiting their turn; one more is answered 'busy' at once (default: %(default)s)",
+    )
+
+
+def read_prompt(prompt, fields=CLOCK_FIELDS):
+    """``parse_prompt`` for a prompt from the web: a string of at most ``MAX_PROMPT_CHARS`` characters."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"the prompt must be text, got {type(prompt).__name__}")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(f"the prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}")
+    return parse_prompt(prompt, fields)
+
+
+def number(name: str, value, low, high, whole: bool = False):
+    """``value`` if it is a number in ``[low, high]``, and whole if asked; else a ValueError naming it."""
+    # a bool is an int to Python, but true images or a true seed is a mistake; NaN fails low <= value
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+    if not ok or (whole and value != int(value)):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name} must be {kind} from {low} to {high}, got {value!r:.40}")
+    return int(value) if whole else float(value)
 
 
 def caption(reader, images, hour: int, minute: int) -> list[str]:
@@ -92,18 +134,16 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
         verify: bool = True,
     ):
         try:
-            conditions = pipe.read_prompt(prompt or "").conditions
-            num_images = int(num_images)
-            if not 1 <= num_images <= max_images:
-                raise ValueError(f"num_images must be between 1 and {max_images}, got {num_images}")
-            images = pipe.draw(
-                [conditions],
-                num_images,
-                seed=int(seed or 0),
-                verifier=reader if verify else None,
-                guidance_scale=float(guidance_scale),
-                temperature=float(temperature),
-            )
+            conditions = read_prompt("" if prompt is None else prompt, pipe.fields).conditions
+            num_images = number("num_images", num_images, 1, max_images, whole=True)
+            options = {
+                "seed": number("seed", 0 if seed is None else seed, 0, MAX_SEED, whole=True),
+                "guidance_scale": number("guidance_scale", guidance_scale, *GUIDANCE),
+                "temperature": number("temperature", temperature, *TEMPERATURE),
+            }
+            if not isinstance(verify, bool):  # bool("no") is True
+                raise ValueError(f"verify must be true or false, got {verify!r:.40}")
+            images = pipe.draw([conditions], num_images, verifier=reader if verify else None, **options)
         except ValueError as e:  # the user's input: show the message in the page, not a traceback
             raise gr.Error(str(e), print_exception=False) from e
         if "hour" not in conditions:  # a style without a time: nothing for the reader to check
@@ -115,9 +155,9 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
 
 def prepare(prompt: str, seed, randomize: bool, fields=CLOCK_FIELDS) -> tuple[int, str]:
     """Before drawing: the seed to use (a fresh one if asked) and a line saying what the prompt was read as."""
-    seed = random.randrange(2**31) if randomize else int(seed or 0)
+    seed = random.randrange(MAX_SEED + 1) if randomize else int(seed or 0)
     try:
-        read = parse_prompt(prompt or "", fields)
+        read = read_prompt(prompt or "", fields)
     except ValueError as e:
         return seed, f"⚠️ {e}"
     c = read.conditions
@@ -127,12 +167,14 @@ def prepare(prompt: str, seed, randomize: bool, fields=CLOCK_FIELDS) -> tuple[in
     return seed, f"**{', '.join(said)}**, read from {prompt.strip()!r}{unused}, seed {seed}"
 
 
-def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
+def build_demo(pipe, reader, max_images: int = MAX_IMAGES, queue_size: int = QUEUE_SIZE):
     """The page: prompt, options, a Draw button and a captioned gallery."""
     gr = _gradio()
     generate = make_generate(pipe, reader, max_images)
     size = pipe.image_size
-    with gr.Blocks(title="qvae: clocks from time prompts") as demo:
+    # every clock sent is a PNG in gradio's cache (about 12 KB on disk): drop those an hour old,
+    # hourly, or a server that runs for weeks fills the disk
+    with gr.Blocks(title="qvae: clocks from time prompts", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             f"# qvae\nType a time, in digits or words, and get clocks that show it "
             f"({size}x{size} px, drawn on the CPU by a VQ-VAE tokenizer + autoregressive prior). "
@@ -140,18 +182,23 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
         )
         with gr.Row():
             prompt = gr.Textbox(
-                label="Time", placeholder="quarter past three", value="quarter past three", scale=4, elem_id="prompt"
+                label="Time",
+                placeholder="quarter past three",
+                value="quarter past three",
+                max_length=MAX_PROMPT_CHARS,
+                scale=4,
+                elem_id="prompt",
             )
             draw = gr.Button("Draw", variant="primary", scale=1, elem_id="draw")
         gr.Examples(EXAMPLES, inputs=prompt, label="Try")
         with gr.Row():
             num_images = gr.Slider(1, max_images, value=8, step=1, label="Number of images")
             guidance = gr.Slider(
-                0, 5, value=pipe.sampling["guidance_scale"], step=0.5, label="Guidance scale (1 = none)"
+                *GUIDANCE, value=pipe.sampling["guidance_scale"], step=0.5, label="Guidance scale (1 = none)"
             )
-            temperature = gr.Slider(0.1, 1.5, value=pipe.sampling["temperature"], step=0.05, label="Temperature")
+            temperature = gr.Slider(*TEMPERATURE, value=pipe.sampling["temperature"], step=0.05, label="Temperature")
         with gr.Row():
-            seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+            seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=MAX_SEED)
             with gr.Column():
                 randomize = gr.Checkbox(value=False, label="Random seed")
                 verify = gr.Checkbox(value=True, label="Redraw clocks the reader doubts (at most twice)")
@@ -176,17 +223,20 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES):
             api_name="generate",
             trigger_mode="always_last",
         )
-    return demo.queue(default_concurrency_limit=1, max_size=32)
+    return demo.queue(default_concurrency_limit=1, max_size=queue_size)
 
 
 def run(args: argparse.Namespace) -> None:
     _gradio()  # fail before loading the models
     if args.max_images < 1:
         raise ValueError(f"--max-images must be at least 1, got {args.max_images}")
+    if args.queue_size < 1:
+        raise ValueError(f"--queue-size must be at least 1, got {args.queue_size}")
     from pipelines.pipeline import ClockPipeline
     from pipelines.reader import load_reader
 
-    demo = build_demo(ClockPipeline.from_pretrained(args.model), load_reader(args.reader), args.max_images)
+    pipe, reader = ClockPipeline.from_pretrained(args.model), load_reader(args.reader)
+    demo = build_demo(pipe, reader, args.max_images, args.queue_size)
     try:
         demo.launch(server_name=args.host, server_port=args.port, show_error=True, css=CSS)
     except OSError as e:  # port taken or address not available

@@ -1,6 +1,7 @@
 """``qvae serve``: the real server in a subprocess, called through gradio_client and driven
 in headless Chromium (Debian's package, `make browser`), plus the CLI's error paths."""
 
+import json
 import os
 import re
 import shutil
@@ -47,13 +48,12 @@ def qvae(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], env=env, text=True, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """``qvae serve`` with the shipped weights on a free port; yields its URL."""
+def serving(tmp_path_factory, *args: str):
+    """``qvae serve *args`` with the shipped weights on a free port; yields its URL, then stops it."""
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "w") as out:
-        proc = qvae("serve", "--port", str(port), stdout=out, stderr=subprocess.STDOUT)
+        proc = qvae("serve", "--port", str(port), *args, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 180
@@ -73,6 +73,11 @@ def server(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from serving(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +118,64 @@ def test_api_refuses_bad_input_with_a_message(client):
         client.predict("banana", 4, 3.0, 0, api_name="/generate")
     with pytest.raises(gradio_client.exceptions.AppError, match="64"):
         client.predict("noon", 65, 3.0, 0, api_name="/generate")
+
+
+def call_raw(server: str, data) -> tuple[str, str]:
+    """POST ``{"data": data}`` to /generate as plain JSON (NaN and Infinity, missing arguments: what
+    gradio_client will not send), then read the event stream: (its last event, that event's data)."""
+    body = json.dumps({"data": data}).encode()  # json writes NaN and Infinity as such, as JavaScript does
+    request = urllib.request.Request(f"{server}gradio_api/call/generate", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        event_id = json.load(r)["event_id"]
+    with urllib.request.urlopen(f"{server}gradio_api/call/generate/{event_id}", timeout=120) as r:
+        events = re.findall(r"^event: (\w+)\ndata: (.*)$", r.read().decode(), re.MULTILINE)
+    return events[-1]
+
+
+def test_api_malformed_calls_are_errors_and_the_server_answers_the_next(client, server):
+    error = gradio_client.exceptions.AppError
+    for args, message in [
+        (("noon", "four", 2.0, 0), "slider"),  # gradio's own type check, before our handler
+        (("noon", 1, "high", 0), "slider"),
+        (("noon", 1.5, 2.0, 0), "num_images must be a whole number from 1 to 64, got 1.5"),
+        (("noon", 65, 2.0, 0), "64"),
+        (("noon", 1, 2.0, -1), "less than minimum value 0"),
+        (("noon", 1, 2.0, 2**70), "greater than maximum value"),
+        (("noon", 1, 2.0, 0, 1.0, "no"), "verify must be true or false, got 'no'"),
+        (("three " * 200_000, 1, 2.0, 0), "the prompt is 1200000 characters long; the limit is 300"),
+    ]:
+        with pytest.raises(error, match=re.escape(message)):
+            client.predict(*args, api_name="/generate")
+    event, data = call_raw(server, ["noon", 1, float("nan"), 0, 1.0, True])
+    assert event == "error" and "guidance_scale must be a number from 0.0 to 5.0, got nan" in data
+    event, data = call_raw(server, ["noon", 1])
+    assert event == "error" and "didn't receive enough input values (needed: 6, got: 2)" in data
+    assert len(shown_times(client.predict("noon", 1, 2.0, 0, api_name="/generate"))) == 1
+
+
+@pytest.fixture(scope="module")
+def busy_server(tmp_path_factory):
+    """A server that lets only 2 requests wait, so that a burst finds it full."""
+    yield from serving(tmp_path_factory, "--queue-size", "2")
+
+
+def test_32_clients_at_once_get_clocks_or_busy_and_it_answers_after(busy_server):
+    # 32 requests sent at once (gradio_client sends each job from its own thread)
+    client = gradio_client.Client(busy_server, verbose=False)
+    start = time.monotonic()
+    jobs = [client.submit(f"{i % 12 + 1}:{i:02d}", 1, 2.0, i, api_name="/generate") for i in range(32)]
+    answered, refused = [], 0
+    for job in jobs:
+        try:
+            answered.append(shown_times(job.result(timeout=120)))
+        except gradio_client.utils.QueueError as e:  # the queue is full: told at once, not kept waiting
+            assert str(e) == "Queue is full! Please try again."
+            refused += 1
+    # one running and two waiting when the burst comes; how many more get in depends on the machine's speed
+    assert len(answered) >= 3 and refused >= 1, (len(answered), refused)
+    assert all(len(times) == 1 for times in answered)
+    assert time.monotonic() - start < 120  # every answer within a bounded wait
+    assert len(shown_times(client.predict("noon", 1, 2.0, 0, api_name="/generate"))) == 1
 
 
 def test_two_requests_at_once_both_get_their_images(client):
@@ -172,11 +235,23 @@ def test_generate_refuses_too_many_images_in_process():
     from pipelines.serve import make_generate
 
     generate = make_generate(ClockPipeline.from_pretrained(), load_reader(), max_images=4)
-    with pytest.raises(gr.Error, match="num_images must be between 1 and 4, got 5"):
+    with pytest.raises(gr.Error, match="num_images must be a whole number from 1 to 4, got 5"):
         generate("noon", 5, 2.0, 0)
-    with pytest.raises(gr.Error, match="guidance_scale must be >= 0"):
-        generate("noon", 1, -1.0, 0)
-    assert len(generate("noon", 2, 2.0, 0)) == 2
+    for args, message in [
+        (("noon", 1, -1.0, 0), "guidance_scale must be a number from 0.0 to 5.0, got -1.0"),
+        (("noon", 1, float("nan"), 0), "guidance_scale must be a number from 0.0 to 5.0, got nan"),
+        (("noon", 1, 2.0, 0, float("inf")), "temperature must be a number from 0.1 to 1.5, got inf"),
+        (("noon", True, 2.0, 0), "num_images must be a whole number from 1 to 4, got True"),
+        (("noon", "2", 2.0, 0), "num_images must be a whole number from 1 to 4, got '2'"),
+        (("noon", 1, 2.0, -1), "seed must be a whole number from 0 to 2147483647, got -1"),
+        (("noon", 1, 2.0, 2**31), "seed must be a whole number from 0 to 2147483647, got 2147483648"),
+        (("noon", 1, 2.0, 0, 1.0, "no"), "verify must be true or false, got 'no'"),
+        ((3, 1, 2.0, 0), "the prompt must be text, got int"),
+        (("x" * 301, 1, 2.0, 0), "the prompt is 301 characters long; the limit is 300"),
+    ]:
+        with pytest.raises(gr.Error, match=re.escape(message)):
+            generate(*args)
+    assert len(generate("noon", 2, 2.0, None)) == 2  # no seed: seed 0
 
 
 # --- in a real browser ------------------------------------------------------------------
@@ -262,3 +337,4 @@ def test_prepare_picks_the_seed_and_says_how_the_prompt_was_read():
     seed, status = prepare("noon", 7, True)
     assert 0 <= seed < 2**31 and status.endswith(f"seed {seed}")
     assert prepare("banana", 0, False)[1].startswith("⚠️ cannot read 'banana' as a time")
+    assert prepare("x" * 301, 0, False)[1] == "⚠️ the prompt is 301 characters long; the limit is 300"
