@@ -6,8 +6,8 @@ the models are shared, so a second request waits its turn rather than failing. A
 ``--queue-size`` (32) wait; one more is refused at once with gradio's busy answer (HTTP
 503; the page says "This application is currently busy. Please try again.", gradio_client
 raises ``QueueError("Queue is full! Please try again.")``). So a request waits at most
-queue size x the longest request (64 clocks: a few seconds on a laptop CPU); the load
-figures are in benchmarks/RESULTS.md.
+(queue size + 1) x the longest request (``--max-images`` clocks); the load figures are in
+benchmarks/RESULTS.md.
 
 The drawing is also an API endpoint, ``/generate(prompt, num_images, guidance_scale,
 seed, temperature=<pipeline default>, verify=True)``, returning the gallery::
