@@ -110,8 +110,9 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     from shared.data import load_images, with_validation
     from stage2_prior.data import infer_fields
 
-    ds = with_validation(load_images(a.data, a.skip_bad_images), a.seed)
-    infer_fields(ds["train"], a.condition_names(), a.max_values)  # a missing, incomplete or too varied column
+    ds = load_images(a.data, a.skip_bad_images)
+    # a missing, incomplete or too varied column, in all the user's training rows
+    infer_fields(ds["train" if "train" in ds else next(iter(ds))], a.condition_names(), a.max_values)
     if a.resize:
         size = (a.image_size, a.image_size)
 
@@ -121,7 +122,7 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
         ds = datasets.DatasetDict({k: v.map(resize, batched=True, batch_size=256) for k, v in ds.items()})
     else:
         check_one_size(ds, a.data)
-    save_atomic(ds, out)
+    save_atomic(with_validation(ds, a.seed), out)  # carved after any resize
 
 
 def check_one_size(ds, where) -> None:
