@@ -45,12 +45,11 @@ def main(argv=None) -> None:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     prior = build_prior(a.codebook_size, tuple(a.grid), preset=a.preset, family=a.family).to(a.device).eval()
-    hours = [i % 12 for i in range(a.batch)]
-    minutes = [(7 * i) % 60 for i in range(a.batch)]
+    conditions = [{"hour": i % 12, "minute": (7 * i) % 60} for i in range(a.batch)]
     tokens = a.batch * a.grid[0] * a.grid[1]
 
     def run(**kw):
-        out = sample(prior, hours, minutes, seed=0, **kw)
+        out = sample(prior, conditions, seed=0, **kw)
         if a.device.startswith("cuda"):
             torch.cuda.synchronize()
         return out
