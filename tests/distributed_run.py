@@ -1,5 +1,5 @@
 """Test helper (not collected): run ``qvae`` exactly as a user would (``pipelines.cli``), then
-have EVERY process dump the state dict it ended with to ``OUT/rank{N}.pt``, so a test can
+have EVERY process dump the state dict it ended with to ``OUT/rank{N}.safetensors``, so a test can
 check that all ranks hold bit-identical weights, codebooks and EMA buffers.
 
     accelerate launch [...] tests/distributed_run.py train-tokenizer --out OUT ...
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -25,9 +25,8 @@ def _dumping(fit):
     def wrapped(args, *rest, **kwargs):
         model, metrics = fit(args, *rest, **kwargs)
         rank = int(os.environ.get("RANK", "0"))
-        torch.save(
-            {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, Path(args.out) / f"rank{rank}.pt"
-        )
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        save_file(state, Path(args.out) / f"rank{rank}.safetensors")
         return model, metrics
 
     return wrapped

@@ -6,7 +6,7 @@
   uninterrupted run, and half-written / corrupt checkpoints are never loaded.
 
 Each run goes through ``tests/distributed_run.py``, which runs the real ``qvae`` command line
-(``pipelines.cli``) and makes every process dump its final state dict to ``OUT/rank{N}.pt``.
+(``pipelines.cli``) and makes every process dump its final state dict to ``OUT/rank{N}.safetensors``.
 The ``clocks`` and ``tokens`` fixtures live in ``tests/conftest.py``.
 """
 
@@ -83,7 +83,7 @@ def _launch(args: list[str], processes: int = 2, timeout: int = 120) -> str:
 
 
 def _ranks(out: Path, processes: int = 2) -> list[dict]:
-    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(processes)]
+    return [load_file(out / f"rank{r}.safetensors") for r in range(processes)]
 
 
 def _argv(command: str, **fields) -> list[str]:

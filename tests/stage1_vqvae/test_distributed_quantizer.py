@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
 
 from stage1_vqvae import VectorQuantizer
 
@@ -27,15 +28,15 @@ def _worker(rank: int, port: int, path: str):
     vq = VectorQuantizer(codebook_size=16, dim=4, restart_after=2).train()
     for _ in range(6):
         vq(torch.randn(2, 4, 4, 4) * (1 + rank))
-    torch.save({k: v.clone() for k, v in vq.state_dict().items()}, f"{path}/rank{rank}.pt")
+    save_file({k: v.clone() for k, v in vq.state_dict().items()}, f"{path}/rank{rank}.safetensors")
     dist.destroy_process_group()
 
 
 @pytest.mark.distributed
 def test_codebook_identical_on_two_ranks(tmp_path):
     mp.start_processes(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, start_method="spawn")
-    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    a = load_file(tmp_path / "rank0.safetensors")
+    b = load_file(tmp_path / "rank1.safetensors")
     assert bool(a["initialized"]) and bool(b["initialized"])
     for key in a:
         assert torch.equal(a[key], b[key]), key
