@@ -282,7 +282,10 @@ class LabelledImages(torch.utils.data.Dataset):
     def __init__(self, split, fields: Mapping[str, Sequence], size: int):
         self.split, self.size = split, size
         self.time = {"hour", "minute"} <= set(fields)
-        self.fields = {name: [str(v) for v in values] for name, values in fields.items() if name not in TIME_FIELDS}
+        # value -> id, looked up once a row
+        self.ids = {
+            name: {str(v): i for i, v in enumerate(vs)} for name, vs in fields.items() if name not in TIME_FIELDS
+        }
 
     def __len__(self):
         return len(self.split)
@@ -294,7 +297,7 @@ class LabelledImages(torch.utils.data.Dataset):
             image = image.resize((self.size, self.size), Image.BICUBIC)
         out = {
             "images": torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous(),
-            "fields": torch.tensor([values.index(str(row[f])) for f, values in self.fields.items()]),
+            "fields": torch.tensor([ids[str(row[f])] for f, ids in self.ids.items()]),
         }
         if self.time:
             out |= {"hour": int(row["hour"]) % 12, "minute": int(row["minute"])}

@@ -107,12 +107,12 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     when a check fails. A folder with only a train split gets a seeded 5% validation split."""
     import datasets
 
-    from shared.data import load_images, with_validation
+    from shared.data import load_images, train_split, with_validation
     from stage2_prior.data import infer_fields
 
     ds = load_images(a.data, a.skip_bad_images)
     # a missing, incomplete or too varied column, in all the user's training rows
-    infer_fields(ds["train" if "train" in ds else next(iter(ds))], a.condition_names(), a.max_values)
+    infer_fields(train_split(ds), a.condition_names(), a.max_values)
     if a.resize:
         size = (a.image_size, a.image_size)
 

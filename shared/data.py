@@ -176,11 +176,16 @@ def load_images(path: str | Path, skip_bad_images: bool = False) -> datasets.Dat
     return ds
 
 
+def train_split(ds: datasets.DatasetDict) -> datasets.Dataset:
+    """The split a model learns from: ``train``, or the first split where none is called so."""
+    return ds["train"] if "train" in ds else ds[next(iter(ds))]
+
+
 def with_validation(ds: datasets.DatasetDict, seed: int = 0) -> datasets.DatasetDict:
     """``ds`` with a ``train`` split (its first split, where none is called so) and a ``validation``
     split: where it has none, a seeded 5% of train (at least one row) is carved out of train."""
     if "train" not in ds:
-        ds = datasets.DatasetDict({"train": ds[next(iter(ds))], **ds})
+        ds = datasets.DatasetDict({"train": train_split(ds), **ds})
     if "validation" in ds:
         return ds
     parts = ds["train"].train_test_split(test_size=max(1, len(ds["train"]) // 20), seed=seed)
