@@ -36,7 +36,9 @@ screenshot: install browser
 	QVAE_SCREENSHOT=$(CURDIR)/docs/web_demo.png $(BIN)/python -m pytest -q tests/pipelines/test_serve.py -k ten_to_six
 
 PROMPTS := "quarter past three" "10:10" "half past seven" "ten to six" "noon" "7h05" \
-	"twenty-five past 11" "quarter to nine" "4:40 pm" "1:50" "8:25" "six o'clock"
+	"twenty-five past 11" "quarter to nine" "a red square clock with roman numerals at 4:40" \
+	"blue clock, 1:50" "a yellow clock with black hands on a checker background at 8:25" \
+	"six o'clock, no numerals, thick rim"
 
 # a captioned grid of generated clocks, 4 per prompt, from the weights shipped in the package
 demo: install

@@ -131,7 +131,8 @@ def _markdown(report: dict) -> str:
         st = report["styles_asked"]
         lines += [
             "",
-            f"**A style asked beside the time** ({st['n']} prompts, one field each, default sampling): "
+            f"**A style asked beside the time** ({st['n']} prompts, one field each, default sampling"
+            f"{', redrawn as above' if report.get('verifier') else ''}): "
             f"time read right {st['time_accuracy']:.1%}; each asked field honoured (read back by the reader): "
             + ", ".join(f"{k} {v:.1%}" for k, v in st["honoured"].items()),
         ]
@@ -198,9 +199,9 @@ def qvae_row(
         f"{k} {v}" for k, v in {**pipe.sampling, **sampling}.items() if k != "guidance_scale" and v is not None
     ]
     if verifier is not None:
-        from pipelines.pipeline import MIN_CONFIDENCE
+        from pipelines.pipeline import MAX_REDRAWS, MIN_CONFIDENCE
 
-        setting.append(f"redrawn when {verifier_name} is < {MIN_CONFIDENCE} sure")
+        setting.append(f"redrawn when {verifier_name} is < {MIN_CONFIDENCE} sure (at most {MAX_REDRAWS} times)")
     row.update(generator="qvae", setting=", ".join(setting), seconds=time.perf_counter() - start)
     hours, minutes = [h for h, _ in DIVERSITY_TIMES], [m for _, m in DIVERSITY_TIMES]
     ids = pipe.generate_ids(
@@ -318,7 +319,7 @@ def evaluate_pipeline(
     ]
     if cvae_path:
         report["rows"].append(cvae_row(cvae_path, reader, out, times, seed, n_diversity))
-    styled = styled_rows(pipe, reader, out, seed, n=len(times), **sampling)
+    styled = styled_rows(pipe, reader, out, seed, n=len(times), verifier=verifier, **sampling)
     if styled:
         report["styles_asked"] = styled
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

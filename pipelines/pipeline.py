@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 
 DEFAULT_PIPELINE = Path(__file__).parent / "weights" / "clock_pipeline"
 INDEX = "model_index.json"
-MIN_CONFIDENCE = 0.8  # draw(verifier=...): redraw clocks the reader is less sure of than this
+# draw(verifier=...): redraw clocks the reader is less sure of than MIN_CONFIDENCE, at most
+# MAX_REDRAWS times (benchmarks/rerank.py measured the settings)
+MIN_CONFIDENCE = 0.8
+MAX_REDRAWS = 7
 MAX_IMAGES = 1024  # clocks per call, all prompts together; raise it with max_images= (None: no limit)
 SAMPLE_BATCH = 256  # most sequences generate_ids samples at once
 # chosen by qvae evaluate sweeps over guidance and min_p (benchmarks/RESULTS.md); a pipeline folder may
@@ -98,10 +101,6 @@ def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
             f"{str(path / INDEX)!r} has an invalid sampling={sampling!r}: expected an object with "
             f"keys among {', '.join(SAMPLING_DEFAULTS)}"
         )
-
-
-def _has_time(conditions: Mapping) -> bool:
-    return conditions.get("hour") is not None and conditions.get("minute") is not None
 
 
 def check_request(prompts: int, num_images_per_prompt: int, max_images: int | None = MAX_IMAGES) -> None:
@@ -245,40 +244,37 @@ class ClockPipeline:
         num_images_per_prompt: int = 1,
         seed: int | None = None,
         verifier: ClockReader | None = None,
-        max_redraws: int = 2,
+        max_redraws: int = MAX_REDRAWS,
         min_confidence: float = MIN_CONFIDENCE,
         max_images: int | None = MAX_IMAGES,
         **sampling,
     ) -> torch.Tensor:
         """Images ``[len(conditions) * n, 3, H, W]`` in ``[-1, 1]``, condition-major.
 
-        With a ``verifier`` (a clock reader), every clock asked for a time that the reader is
-        less than ``min_confidence`` sure shows it (within ``TOLERANCE`` minutes) is drawn
-        again, at most ``max_redraws`` times, keeping the attempt it is surest of (as CLIP
-        reranking did for DALL-E). Only those clocks are redrawn, in small batches. Judge such
-        images with a different reader. 0.8 catches the clocks that another reader might read
-        differently, not only those this one misreads (benchmarks/RESULTS.md).
+        With a ``verifier`` (a clock reader), every clock that the reader is less than
+        ``min_confidence`` sure shows what was asked (the time within ``TOLERANCE`` minutes, and
+        each asked style field it reads: ``ClockReader.request_confidence``) is drawn again, at
+        most ``max_redraws`` times, keeping the attempt it is surest of (as CLIP reranking did
+        for DALL-E). Only those clocks are redrawn, in small batches. Judge such images with a
+        different reader (benchmarks/RESULTS.md measures the settings).
         """
         conditions = list(conditions)
         check_request(len(conditions), num_images_per_prompt, max_images)
         images = self.decode(self.generate_ids(conditions, num_images_per_prompt, seed=seed, **sampling))
-        rows = [c for c in conditions for _ in range(num_images_per_prompt)]
-        timed = torch.tensor([_has_time(c) for c in rows])
-        if verifier is None or not timed.any():
+        if verifier is None:
             return images
-        want_h = torch.tensor([int(c["hour"]) if _has_time(c) else 0 for c in rows])
-        want_m = torch.tensor([int(c["minute"]) if _has_time(c) else 0 for c in rows])
-        confidence = verifier.confidence(images, want_h, want_m).masked_fill(~timed, 1.0)
+        rows = [c for c in conditions for _ in range(num_images_per_prompt)]
+        confidence = verifier.request_confidence(images, rows)
         for attempt in range(1, max_redraws + 1):
             redo = (confidence < min_confidence).nonzero().flatten()
             if len(redo) == 0:
                 break
             # a seed per attempt, far from the seed + i that generate_ids gives its batches
-            ids = self.generate_ids(
-                [rows[i] for i in redo.tolist()], seed=None if seed is None else seed + 100_003 * attempt, **sampling
+            asked = [rows[i] for i in redo.tolist()]
+            new = self.decode(
+                self.generate_ids(asked, seed=None if seed is None else seed + 100_003 * attempt, **sampling)
             )
-            new = self.decode(ids)
-            new_confidence = verifier.confidence(new, want_h[redo], want_m[redo])
+            new_confidence = verifier.request_confidence(new, asked)
             better = new_confidence > confidence[redo]  # keep the best attempt, not the last
             images[redo[better].to(images.device)] = new[better.to(new.device)]
             confidence[redo[better]] = new_confidence[better]
@@ -305,7 +301,7 @@ class ClockPipeline:
         seed: int | None = None,
         min_p: float | None = None,
         verifier: ClockReader | None = None,
-        max_redraws: int = 2,
+        max_redraws: int = MAX_REDRAWS,
         max_images: int | None = MAX_IMAGES,
     ) -> list[Image.Image]:
         """Pictures for one prompt or a list, ``num_images_per_prompt`` each, prompt-major.

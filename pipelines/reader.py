@@ -143,23 +143,42 @@ class ClockReader(PreTrainedModel):
         words = self.fields
         return [{name: words[name][int(ids[name][i])] for name in ids} for i in range(len(images))]
 
-    @torch.inference_mode()
     def confidence(self, images: torch.Tensor, hours, minutes, batch_size: int = 256) -> torch.Tensor:
-        """The reader's probability that each image shows its asked time within ``TOLERANCE``.
+        """The reader's probability that each image shows its asked time within ``TOLERANCE``
+        (``request_confidence`` with the time alone)."""
+        asked = [{"hour": int(h), "minute": int(m)} for h, m in zip(hours, minutes)]
+        return self.request_confidence(images, asked, batch_size)
 
-        Hour and minute heads are taken as independent: the sum over the readings within the
-        tolerance (they may cross the hour: 5:58 is 3 minutes from 6:01) of p(hour) p(minute).
+    @torch.inference_mode()
+    def request_confidence(self, images: torch.Tensor, requests: Sequence[Mapping], batch_size: int = 256) -> torch.Tensor:
+        """The reader's probability that each image shows what its request (``{field: value}``) asked.
+
+        The product of: for an asked time, the sum over the readings within ``TOLERANCE`` (they
+        may cross the hour: 5:58 is 3 minutes from 6:01) of p(hour) p(minute), the heads taken
+        as independent; for each asked style field this reader reads, p(asked value). What it
+        cannot read (an unknown field or value, a time without both hour and minute) counts 1.
         """
         self.eval()
-        asked = torch.as_tensor(hours) % 12 * 60 + torch.as_tensor(minutes)
+        timed = torch.tensor([all(k in r and r[k] is not None for k in TIME_FIELDS) for r in requests])
+        asked = torch.tensor([int(r["hour"]) % 12 * 60 + int(r["minute"]) if t else 0 for r, t in zip(requests, timed)])
+        words = {name: {str(v).lower(): i for i, v in enumerate(values)} for name, values in self.fields.items()}
+        wanted = {  # field -> value index per request, -1 where not asked or not readable
+            name: torch.tensor([ids.get(str(r.get(name)).lower(), -1) if r.get(name) is not None else -1 for r in requests])
+            for name, ids in words.items()
+        }
         out = []
-        for chunk, t in zip(images.split(batch_size), asked.split(batch_size)):
-            hl, ml = self(chunk.to(self.device, self.dtype))
+        for start in range(0, len(images), batch_size):
+            rows = slice(start, start + batch_size)
+            hl, ml, fl = self(images[rows].to(self.device, self.dtype), fields=True)
             ph, pm = hl.float().softmax(-1).cpu(), ml.float().softmax(-1).cpu()
-            near = (t[:, None] + torch.arange(-TOLERANCE, TOLERANCE + 1)) % DIAL  # [B, 2 * TOLERANCE + 1]
-            out.append((ph.gather(1, near // 60) * pm.gather(1, near % 60)).sum(-1))
-        return torch.cat(out)
-
+            near = (asked[rows, None] + torch.arange(-TOLERANCE, TOLERANCE + 1)) % DIAL  # [B, 2 * TOLERANCE + 1]
+            p = torch.where(timed[rows], (ph.gather(1, near // 60) * pm.gather(1, near % 60)).sum(-1), 1.0)
+            for name, logits in fl.items():
+                want = wanted[name][rows]
+                pf = logits.float().softmax(-1).cpu().gather(1, want.clamp(min=0)[:, None]).squeeze(1)
+                p = p * torch.where(want >= 0, pf, 1.0)
+            out.append(p)
+        return torch.cat(out) if out else torch.zeros(0)
 
 def load_reader(
     path: str | Path | None = None, dtype: torch.dtype | None = torch.float32, device: str | torch.device | None = None

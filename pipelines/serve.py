@@ -16,10 +16,10 @@ seed, temperature=<pipeline default>, verify=True)``, returning the gallery::
         "quarter past three", 4, 3.0, 0, api_name="/generate")
 
 Each image is captioned with the time the clock reader reads off it. With ``verify`` (on
-by default) a clock the reader is less than 0.8 sure of is drawn again, at most twice
-(``ClockPipeline.draw``; what it gains, judged by an independent reader, is in
-benchmarks/RESULTS.md). The captions then come from the reader that did the choosing, so a ✗ means even the redraws
-missed.
+by default) a clock the reader doubts shows what was asked (the time, and any style asked)
+is drawn again (``ClockPipeline.draw``'s ``MIN_CONFIDENCE`` and ``MAX_REDRAWS``; what it
+gains, judged by an independent reader, is in benchmarks/RESULTS.md). The captions then come
+from the reader that did the choosing, so a ✗ means even the redraws missed.
 
 Every argument is checked before any drawing, and a wrong one is an error that names it,
 never a crash: a prompt of at most ``MAX_PROMPT_CHARS`` characters, ``num_images`` a whole
@@ -169,6 +169,8 @@ def prepare(prompt: str, seed, randomize: bool, fields=CLOCK_FIELDS) -> tuple[in
 
 def build_demo(pipe, reader, max_images: int = MAX_IMAGES, queue_size: int = QUEUE_SIZE):
     """The page: prompt, options, a Draw button and a captioned gallery."""
+    from pipelines.pipeline import MAX_REDRAWS
+
     gr = _gradio()
     generate = make_generate(pipe, reader, max_images)
     size = pipe.image_size
@@ -201,7 +203,7 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES, queue_size: int = QUE
             seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=MAX_SEED)
             with gr.Column():
                 randomize = gr.Checkbox(value=False, label="Random seed")
-                verify = gr.Checkbox(value=True, label="Redraw clocks the reader doubts (at most twice)")
+                verify = gr.Checkbox(value=True, label=f"Redraw clocks the reader doubts (up to {MAX_REDRAWS} redraws)")
         status = gr.Markdown(elem_id="status")
         gallery = gr.Gallery(
             label="Clocks", columns=4, height="auto", format="png", elem_id="gallery", object_fit="contain"

@@ -1,0 +1,140 @@
+"""How many redraws, at which confidence? The verifier's settings, measured by a judge.
+
+Draws ``--candidates`` clocks for every request (the 720 times with style left open, and
+as many requests of a time plus one style field at a random value, the fields taking turns),
+scores each with the verifier (``ClockReader.request_confidence``: the shipped reader's
+probability that the clock shows what was asked) and with an independent judge (time
+within 3 minutes, asked field read as asked). Then replays ``ClockPipeline.draw``'s policy
+offline for each (max_redraws, min_confidence): the first draw, then redraws while the best
+so far is below the threshold, keeping the surest. Prints the judge's accuracy and the mean
+number of draws per clock for each setting, and writes them to ``OUT/rerank.json``.
+
+    python benchmarks/rerank.py --model runs/gpu_ship/pipeline --out runs/rerank --guidance 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from pipelines.evaluate import ALL_TIMES, style_fields
+from pipelines.pipeline import ClockPipeline
+from pipelines.reader import TOLERANCE, circular_error, load_reader
+
+JUDGE = Path(__file__).parent / "judge_reader"
+REDRAWS = (0, 1, 2, 3, 5, 7, 11, 15)
+THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.98)
+
+
+def requests(pipe, verifier, judge, seed: int) -> list[dict]:
+    """The 720 times with style open, then 720 times each with one style field asked."""
+    rng = random.Random(seed)
+    fields = [f for f in style_fields(pipe, verifier) if f in judge.fields]
+    open_style = [{"hour": h, "minute": m} for h, m in ALL_TIMES]
+    styled = [
+        {"hour": h, "minute": m, fields[i % len(fields)]: rng.choice(pipe.fields[fields[i % len(fields)]])}
+        for i, (h, m) in enumerate(rng.sample(ALL_TIMES, len(ALL_TIMES)))
+    ]
+    return open_style + styled
+
+
+def judged(judge, images: torch.Tensor, asked: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: is the time read right, and is every asked style field read as asked."""
+    hours, minutes = judge.read(images)
+    time_ok = circular_error(hours, minutes, [a["hour"] for a in asked], [a["minute"] for a in asked]) <= TOLERANCE
+    ids = judge.read_field_ids(images)
+    field_ok = torch.tensor(
+        [
+            all(int(ids[k][i]) == judge.fields[k].index(str(v)) for k, v in a.items() if k in ids)
+            for i, a in enumerate(asked)
+        ]
+    )
+    return time_ok, field_ok
+
+
+def replay(confidence: torch.Tensor, max_redraws: int, threshold: float) -> tuple[torch.Tensor, float]:
+    """``draw``'s policy on precomputed candidates ``[R, N]``: the index kept per request, mean draws."""
+    best = confidence[:, 0].clone()
+    kept = torch.zeros(len(confidence), dtype=torch.long)
+    draws = torch.ones(len(confidence))
+    for a in range(1, max_redraws + 1):
+        redo = best < threshold
+        draws += redo.float()
+        better = redo & (confidence[:, a] > best)
+        kept[better], best[better] = a, confidence[better, a]
+    return kept, draws.mean().item()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="pipeline folder")
+    p.add_argument("--verifier", help="clock reader that chooses (default: the shipped reader)")
+    p.add_argument("--judge", default=str(JUDGE), help="independent clock reader that judges")
+    p.add_argument("--candidates", type=int, default=16)
+    p.add_argument("--guidance", type=float, help="default: the pipeline's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+
+    pipe = ClockPipeline.from_pretrained(args.model)
+    verifier, judge = load_reader(args.verifier), load_reader(args.judge)
+    asked = requests(pipe, verifier, judge, args.seed)
+    confidence, time_ok, field_ok = (torch.zeros(len(asked), args.candidates) for _ in range(3))
+    for c in tqdm(range(args.candidates), desc="candidates"):
+        images = pipe.draw(asked, seed=args.seed + 7919 * c, guidance_scale=args.guidance, max_images=None)
+        confidence[:, c] = verifier.request_confidence(images, asked)
+        time_ok[:, c], field_ok[:, c] = judged(judge, images, asked)
+
+    n = len(ALL_TIMES)
+    field_of = [next(k for k in a if k not in ("hour", "minute")) for a in asked[n:]]
+    rows = []
+    for r in (r for r in REDRAWS if r < args.candidates):
+        for t in THRESHOLDS if r else THRESHOLDS[:1]:
+            kept, draws = replay(confidence, r, t)
+            pick = lambda x: x.gather(1, kept[:, None]).squeeze(1).bool()  # noqa: E731
+            tk, fk = pick(time_ok), pick(field_ok)
+            rows.append(
+                {
+                    "max_redraws": r,
+                    "min_confidence": t if r else None,
+                    "time_style_open": tk[:n].float().mean().item(),
+                    "time_style_asked": tk[n:].float().mean().item(),
+                    "field_honoured": fk[n:].float().mean().item(),
+                    "mean_draws": draws,
+                    "per_field": {
+                        f: fk[n:][[g == f for g in field_of]].float().mean().item() for f in dict.fromkeys(field_of)
+                    },
+                }
+            )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {
+        "model": args.model,
+        "verifier": args.verifier or "shipped reader",
+        "judge": args.judge,
+        "guidance": args.guidance,
+        "candidates": args.candidates,
+        "any_candidate_right": {
+            "time_style_open": time_ok[:n].amax(1).mean().item(),
+            "time_and_field_style_asked": (time_ok[n:] * field_ok[n:]).amax(1).mean().item(),
+        },
+        "rows": rows,
+    }
+    (out / "rerank.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("| max redraws | min confidence | time, style open | time, style asked | field honoured | draws per clock |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['max_redraws']} | {r['min_confidence'] or '-'} | {r['time_style_open']:.1%} | "
+            f"{r['time_style_asked']:.1%} | {r['field_honoured']:.1%} | {r['mean_draws']:.2f} |"
+        )
+    print("a candidate right among all:", result["any_candidate_right"])
+
+
+if __name__ == "__main__":
+    main()
