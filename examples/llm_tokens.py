@@ -79,7 +79,7 @@ class LMTrainingArguments(TrainingArguments):
     )
     train_size: int = arg(20000, "clocks rendered for the LM's training (at least 720)")
     num_styles: int = arg(
-        16, "styles of the rendered clocks (0: a style per clock; the shipped tokenizer was trained on 16)"
+        16, "styles of the rendered clocks (0: a style per clock, as the shipped tokenizer learned them)"
     )
 
     # the LM and its training
