@@ -111,7 +111,9 @@ def main() -> None:
     result = {"tokenizer": args.tokenizer, "token_bits": bits, "thumbnail_bits": THUMB * THUMB * 3 * 8, "sources": rows}
     (out / "generality.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"tokens: {tuple(grid)} x log2({vq.config.codebook_size}) = {bits:.0f} bits; thumbnail {THUMB * THUMB * 24}")
-    print("| source | n | tokenizer PSNR | 16x16 bicubic PSNR | codebook usage | time read: originals | reconstructions |")
+    print(
+        "| source | n | tokenizer PSNR | 16x16 bicubic PSNR | codebook usage | time read: originals | reconstructions |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         read = (

@@ -150,7 +150,9 @@ class ClockReader(PreTrainedModel):
         return self.request_confidence(images, asked, batch_size)
 
     @torch.inference_mode()
-    def request_confidence(self, images: torch.Tensor, requests: Sequence[Mapping], batch_size: int = 256) -> torch.Tensor:
+    def request_confidence(
+        self, images: torch.Tensor, requests: Sequence[Mapping], batch_size: int = 256
+    ) -> torch.Tensor:
         """The reader's probability that each image shows what its request (``{field: value}``) asked.
 
         The product of: for an asked time, the sum over the readings within ``TOLERANCE`` (they
@@ -163,7 +165,9 @@ class ClockReader(PreTrainedModel):
         asked = torch.tensor([int(r["hour"]) % 12 * 60 + int(r["minute"]) if t else 0 for r, t in zip(requests, timed)])
         words = {name: {str(v).lower(): i for i, v in enumerate(values)} for name, values in self.fields.items()}
         wanted = {  # field -> value index per request, -1 where not asked or not readable
-            name: torch.tensor([ids.get(str(r.get(name)).lower(), -1) if r.get(name) is not None else -1 for r in requests])
+            name: torch.tensor(
+                [ids.get(str(r.get(name)).lower(), -1) if r.get(name) is not None else -1 for r in requests]
+            )
             for name, ids in words.items()
         }
         out = []
@@ -179,6 +183,7 @@ class ClockReader(PreTrainedModel):
                 p = p * torch.where(want >= 0, pf, 1.0)
             out.append(p)
         return torch.cat(out) if out else torch.zeros(0)
+
 
 def load_reader(
     path: str | Path | None = None, dtype: torch.dtype | None = torch.float32, device: str | torch.device | None = None

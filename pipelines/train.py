@@ -86,6 +86,11 @@ class PipelineTrainingArguments:
     tokenizer_steps: int = arg(TokenizerTrainingArguments.steps, "optimizer steps of the tokenizer")
     tokenizer_batch_size: int = arg(TokenizerTrainingArguments.batch_size, "batch per process of the tokenizer")
     tokenizer_config: str | None = arg(None, "JSON of tokenizer config overrides, e.g. '{\"codebook_size\": 1024}'")
+    tokenizer_image_mix: float = arg(
+        TokenizerTrainingArguments.image_mix,
+        "share of the tokenizer's training images drawn from the general image mix (shared.image_mix), "
+        "for a tokenizer that reconstructs more than this data",
+    )
     prior_steps: int = arg(PriorTrainingArguments.steps, "optimizer steps of the prior")
     prior_batch_size: int = arg(PriorTrainingArguments.batch_size, "batch per process of the prior")
     prior_preset: str = arg(PriorTrainingArguments.preset, "size of the prior")
@@ -187,6 +192,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                     data=str(data_dir),
                     steps=a.tokenizer_steps,
                     batch_size=a.tokenizer_batch_size,
+                    image_mix=a.tokenizer_image_mix,
                     config=json.dumps({"image_size": image_size, **config}),
                     **settings("tokenizer"),
                 )

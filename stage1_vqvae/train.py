@@ -35,6 +35,11 @@ class TokenizerTrainingArguments(TrainingArguments):
     save_every: int = arg(1000, "optimizer steps between checkpoints")
     max_train: int | None = arg(None, "use only the first N training images")
     skip_bad_images: bool = arg(False, "skip and count image files that cannot be used instead of stopping")
+    image_mix: float = arg(
+        0.0,
+        "share of the training images drawn from shared.image_mix (icons, photos, pictures and text from "
+        "this machine's packages; emoji and other clocks held out), for a tokenizer of more than --data",
+    )
     codebook_size: int | None = arg(None, "K, the codebook size (vqvae)")
     downsample: Literal[2, 4, 8, 16] | None = arg(None, "the grid is the image size / this factor")
     quantizer: Literal["ema", "learned", "fsq"] | None = arg(None, "the vqvae's quantizer")
@@ -50,6 +55,13 @@ class TokenizerTrainingArguments(TrainingArguments):
         if not isinstance(config, dict):
             raise ValueError("--config must be a JSON object")
         return config | {k: getattr(self, k) for k in CONFIG_FLAGS if getattr(self, k) is not None}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 <= self.image_mix < 1.0:
+            raise ValueError(f"--image-mix is a share of the training images in [0, 1), got {self.image_mix}")
+        if self.image_mix and self.model == "cvae":
+            raise ValueError("--image-mix has no time labels to give the cvae: use it with vqvae, ae or vae")
 
 
 class ImageTensors(torch.utils.data.Dataset):
@@ -71,6 +83,22 @@ class ImageTensors(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return {"images": self.images[i], "hour": self.hour[i], "minute": self.minute[i]}
+
+    def extend(self, other: ImageTensors) -> None:
+        """Append ``other``'s rows (their time labels no longer mean anything: ``has_time`` goes off)."""
+        self.images = torch.cat([self.images, other.images])
+        self.hour, self.minute = torch.cat([self.hour, other.hour]), torch.cat([self.minute, other.minute])
+        self.has_time = False
+
+
+def image_mix_splits(n_train: int, share: float, size: int, seed: int) -> tuple[ImageTensors, ImageTensors]:
+    """(train, validation) of the general image mix, sized so that it is ``share`` of the training
+    images once added to ``n_train`` of the user's."""
+    from shared.image_mix import build_image_mix
+
+    n = max(2, round(n_train * share / (1 - share)))
+    mix = build_image_mix(n + max(1, n // 10), size=size, seed=seed)
+    return ImageTensors(mix["train"], size), ImageTensors(mix["validation"], size)
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:
@@ -162,6 +190,10 @@ def train_tokenizer(args: TokenizerTrainingArguments):
     train, val = load_splits(args.data, config.image_size, args.max_train, args.skip_bad_images)
     if args.model == "cvae" and not train.has_time:
         raise ValueError(f"--model cvae needs hour and minute columns; {args.data!r} has none")
+    mix_val = None
+    if args.image_mix:
+        mix_train, mix_val = image_mix_splits(len(train), args.image_mix, config.image_size, args.seed)
+        train.extend(mix_train)
 
     def compute_loss(model, batch, _):
         out, _ = reconstruct(model, batch, args.model == "cvae")
@@ -175,7 +207,10 @@ def train_tokenizer(args: TokenizerTrainingArguments):
         path = Path(args.out) / "samples" / f"step_{step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         grid.save(path)
-        return measure_reconstruction(model, val) | {"reconstructions": grid}
+        metrics = measure_reconstruction(model, val) | {"reconstructions": grid}
+        if mix_val is not None:  # the data's validation split stays the score; this one says how general it is
+            metrics["psnr_image_mix"] = measure_reconstruction(model, mix_val)["psnr"]
+        return metrics
 
     return fit(args, lambda: MODELS[args.model][1](config), train, compute_loss, evaluate, name=args.model)
 

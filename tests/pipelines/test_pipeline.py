@@ -149,7 +149,6 @@ def test_reader_confidence_is_high_on_rendered_clocks_and_low_for_other_times():
     assert (reader.confidence(images, [11] * 4, [58] * 4) < 0.05).all()
 
 
-
 def test_request_confidence_multiplies_the_asked_fields_and_ignores_what_it_cannot_read():
     from pipelines.reader import clock_sample
 
@@ -158,7 +157,9 @@ def test_request_confidence_multiplies_the_asked_fields_and_ignores_what_it_cann
     images = to_tensor([s[0] for s in samples])
     times = [{"hour": h, "minute": m} for _, h, m, _ in samples]
     time_only = reader.request_confidence(images, times)
-    assert torch.allclose(time_only, reader.confidence(images, [t["hour"] for t in times], [t["minute"] for t in times]))
+    assert torch.allclose(
+        time_only, reader.confidence(images, [t["hour"] for t in times], [t["minute"] for t in times])
+    )
     asked_right = reader.request_confidence(images, [{**t, "face_color": "red", "numerals": "roman"} for t in times])
     asked_wrong = reader.request_confidence(images, [{**t, "face_color": "green"} for t in times])
     assert (asked_right <= time_only + 1e-6).all() and (asked_right > 0.5 * time_only).all()
@@ -167,6 +168,7 @@ def test_request_confidence_multiplies_the_asked_fields_and_ignores_what_it_cann
     assert (style_only > 0.5).all() and (reader.request_confidence(images, [{"face_color": "green"}] * 4) < 0.05).all()
     unreadable = [{"letter": "q", "face_color": "mauve", "hour": 3}] * 4  # unknown field, unknown value, half a time
     assert torch.equal(reader.request_confidence(images, unreadable), torch.ones(4))
+
 
 @pytest.mark.slow
 def test_evaluate_writes_a_report_with_every_row(pipe_dir, clocks, tmp_path):

@@ -6,7 +6,14 @@ from tiny_models import TINY_TOKENIZER
 
 from pipelines.cli import main
 from stage1_vqvae import VQVAEModel
-from stage1_vqvae.train import MODELS, TokenizerTrainingArguments, load_splits, measure_reconstruction, train_tokenizer
+from stage1_vqvae.train import (
+    MODELS,
+    TokenizerTrainingArguments,
+    image_mix_splits,
+    load_splits,
+    measure_reconstruction,
+    train_tokenizer,
+)
 
 TINY = TINY_TOKENIZER
 
@@ -33,6 +40,17 @@ def test_train_tokenizer_saves_model_grid_and_metrics(clocks, tmp_path):
     loaded = VQVAEModel.from_pretrained(tmp_path / "run" / "model")
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.equal(loaded.encode(x), model.eval().encode(x))
+
+
+def test_image_mix_is_its_share_of_the_training_images_and_is_scored_apart(clocks, tmp_path):
+    mix_train, mix_val = image_mix_splits(64, 0.25, 32, seed=0)  # 64 of the user's + 21 = 85, a quarter mixed in
+    assert abs(len(mix_train) - 64 / 3) <= 1 and len(mix_val) >= 1 and mix_train.images.shape[1:] == (3, 32, 32)
+    _, metrics = train_tokenizer(tiny_args(clocks, tmp_path / "mix", steps=2, eval_every=2, image_mix=0.25))
+    assert metrics["psnr_image_mix"] > 0 and metrics["psnr_image_mix"] != metrics["psnr"]
+    with pytest.raises(ValueError, match="image-mix"):
+        tiny_args(clocks, tmp_path / "bad", image_mix=1.0)
+    with pytest.raises(ValueError, match="cvae"):
+        tiny_args(clocks, tmp_path / "bad", model="cvae", image_mix=0.2)
 
 
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
