@@ -57,6 +57,8 @@ EXAMPLES = [
     "twenty-five to four",
     "4:40 pm",
     "7h05",
+    "a red square clock with roman numerals at 7:40",
+    "blue clock, no numerals, 1:50",
 ]
 # 64 px clocks shown large: keep their pixels sharp instead of letting the browser blur them
 CSS = "#gallery img { image-rendering: pixelated; }"
@@ -178,7 +180,8 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES, queue_size: int = QUE
     # hourly, or a server that runs for weeks fills the disk
     with gr.Blocks(title="qvae: clocks from time prompts", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
-            f"# qvae\nType a time, in digits or words, and get clocks that show it "
+            f"# qvae\nType a time, in digits or words, with any style words the model knows "
+            f"({', '.join(w.replace('_', ' ') for w in pipe.fields if w not in ('hour', 'minute')) or 'none'}), and get clocks that show it "
             f"({size}x{size} px, drawn on the CPU by a VQ-VAE tokenizer + autoregressive prior). "
             "Each caption is the time a separate clock-reading network reads off the picture."
         )
