@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from pipelines.evaluate import ALL_TIMES, style_fields
+from pipelines.evaluate import ALL_TIMES, style_fields, styled_requests
 from pipelines.pipeline import ClockPipeline
 from pipelines.reader import TOLERANCE, circular_error, load_reader
 
@@ -36,11 +36,7 @@ def requests(pipe, verifier, judge, seed: int) -> list[dict]:
     rng = random.Random(seed)
     fields = [f for f in style_fields(pipe, verifier) if f in judge.fields]
     open_style = [{"hour": h, "minute": m} for h, m in ALL_TIMES]
-    styled = [
-        {"hour": h, "minute": m, fields[i % len(fields)]: rng.choice(pipe.fields[fields[i % len(fields)]])}
-        for i, (h, m) in enumerate(rng.sample(ALL_TIMES, len(ALL_TIMES)))
-    ]
-    return open_style + styled
+    return open_style + styled_requests(pipe, fields, rng.sample(ALL_TIMES, len(ALL_TIMES)), rng)
 
 
 def judged(judge, images: torch.Tensor, asked: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -229,6 +229,15 @@ def style_fields(pipe, reader: ClockReader) -> list[str]:
     return [f for f in pipe.fields if f in reader.fields and f not in ("hour", "minute")]
 
 
+def styled_requests(pipe, fields: list[str], times, rng) -> list[dict]:
+    """One request per ``(hour, minute)`` of ``times``, each with one of ``fields`` (taking turns) at a
+    value ``rng`` draws from the pipeline's values of that field."""
+    return [
+        {"hour": h, "minute": m, fields[i % len(fields)]: rng.choice(pipe.fields[fields[i % len(fields)]])}
+        for i, (h, m) in enumerate(times)
+    ]
+
+
 def styled_rows(pipe, reader: ClockReader, out: Path, seed: int, n: int = 720, batch: int = 240, **sampling) -> dict:
     """With a style asked beside the time: how often the time is still read right, and how often each
     asked field is honoured (its value read back by the reader). ``n`` prompts, each a random time
@@ -239,10 +248,7 @@ def styled_rows(pipe, reader: ClockReader, out: Path, seed: int, n: int = 720, b
     if not fields:
         return {}
     rng = random.Random(seed)
-    conditions = [
-        {"hour": h, "minute": m, fields[i % len(fields)]: rng.choice(pipe.fields[fields[i % len(fields)]])}
-        for i, (h, m) in enumerate(rng.choices(ALL_TIMES, k=n))
-    ]
+    conditions = styled_requests(pipe, fields, rng.choices(ALL_TIMES, k=n), rng)
     images = torch.cat(
         [
             pipe.draw(conditions[i : i + batch], seed=seed + i, **sampling).float().cpu()

@@ -170,6 +170,8 @@ class ClockReader(PreTrainedModel):
             )
             for name, ids in words.items()
         }
+        if not timed.any() and all((w < 0).all() for w in wanted.values()):
+            return torch.ones(len(images))  # nothing it can check (e.g. another dataset's fields): no pass
         out = []
         for start in range(0, len(images), batch_size):
             rows = slice(start, start + batch_size)

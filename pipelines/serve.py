@@ -176,12 +176,13 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES, queue_size: int = QUE
     gr = _gradio()
     generate = make_generate(pipe, reader, max_images)
     size = pipe.image_size
+    style_words = ", ".join(w.replace("_", " ") for w in pipe.fields if w not in ("hour", "minute")) or "none"
     # every clock sent is a PNG in gradio's cache (about 12 KB on disk): drop those an hour old,
     # hourly, or a server that runs for weeks fills the disk
     with gr.Blocks(title="qvae: clocks from time prompts", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             f"# qvae\nType a time, in digits or words, with any style words the model knows "
-            f"({', '.join(w.replace('_', ' ') for w in pipe.fields if w not in ('hour', 'minute')) or 'none'}), and get clocks that show it "
+            f"({style_words}), and get clocks that show it "
             f"({size}x{size} px, drawn on the CPU by a VQ-VAE tokenizer + autoregressive prior). "
             "Each caption is the time a separate clock-reading network reads off the picture."
         )

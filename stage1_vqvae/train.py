@@ -15,7 +15,7 @@ from typing import Literal
 
 import torch
 
-from shared.data import load_images
+from shared.data import load_images, train_split, with_validation
 from shared.images import make_grid, psnr, to_pil, to_tensor
 from shared.training import TrainingArguments, arg, fit
 
@@ -108,15 +108,12 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
 def load_splits(data: str | Path, size: int, max_train: int | None = None, skip_bad_images: bool = False):
     """(train, validation) ``ImageTensors``; a folder without a validation split gets 5% held out."""
     ds = load_images(data, skip_bad_images)
-    train = ds["train"] if "train" in ds else ds[next(iter(ds))]
     val_name = next((n for n in ("validation", "test") if n in ds), None)
     if val_name is None:
-        if len(train) < 2:
-            raise ValueError(f"{str(data)!r} holds {len(train)} image(s); need at least 2 to train and validate")
-        parts = train.train_test_split(test_size=max(1, len(train) // 20), seed=0)
-        train, val = parts["train"], parts["test"]
-    else:
-        val = ds[val_name]
+        if (n := len(train_split(ds))) < 2:
+            raise ValueError(f"{str(data)!r} holds {n} image(s); need at least 2 to train and validate")
+        ds, val_name = with_validation(ds), "validation"
+    train, val = train_split(ds), ds[val_name]
     if max_train:
         train = train.select(range(min(max_train, len(train))))
     return ImageTensors(train, size), ImageTensors(val, size)
