@@ -47,7 +47,7 @@ demo: install
 # everything from scratch on defaults (clocks of every style): data, tokenizer, tokens,
 # prior, pipeline folder, conditional-VAE baseline, evaluation report, the grid
 train: install
-	$(BIN)/qvae train --out runs/default --baseline-steps 600
+	$(BIN)/qvae train --out runs/default
 
 # pytest exits 5 when it collects no tests: say so and pass rather than fail CI.
 test: install browser

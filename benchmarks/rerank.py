@@ -8,6 +8,8 @@ within 3 minutes, asked field read as asked). Then replays ``ClockPipeline.draw`
 offline for each (max_redraws, min_confidence): the first draw, then redraws while the best
 so far is below the threshold, keeping the surest. Prints the judge's accuracy and the mean
 number of draws per clock for each setting, and writes them to ``OUT/rerank.json``.
+The candidates' code ids go to ``OUT/candidates.safetensors``: ``--candidates-from`` scores
+the same clocks again (another verifier, another judge) without sampling them again.
 
     python benchmarks/rerank.py --model runs/gpu_ship/pipeline --out runs/rerank --guidance 3
 """
@@ -20,6 +22,7 @@ import random
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from pipelines.evaluate import ALL_TIMES, style_fields, styled_requests
@@ -74,15 +77,32 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=16)
     p.add_argument("--guidance", type=float, help="default: the pipeline's")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--candidates-from", help="OUT/candidates.safetensors of an earlier run: score those clocks")
     p.add_argument("--out", required=True)
     args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
 
     pipe = ClockPipeline.from_pretrained(args.model)
     verifier, judge = load_reader(args.verifier), load_reader(args.judge)
     asked = requests(pipe, verifier, judge, args.seed)
+    ids = load_file(args.candidates_from)["ids"] if args.candidates_from else None
+    if ids is not None:
+        if ids.shape[1] != len(asked):
+            raise SystemExit(f"{args.candidates_from} holds clocks for {ids.shape[1]} requests, not {len(asked)}")
+        args.candidates = len(ids)
+    else:
+        ids = torch.stack(
+            [
+                pipe.generate_ids(asked, seed=args.seed + 7919 * c, guidance_scale=args.guidance)
+                for c in tqdm(range(args.candidates), desc="sampling candidates")
+            ]
+        )
+        save_file({"ids": ids.contiguous()}, out / ".candidates.tmp")
+        (out / ".candidates.tmp").rename(out / "candidates.safetensors")
     confidence, time_ok, field_ok = (torch.zeros(len(asked), args.candidates) for _ in range(3))
-    for c in tqdm(range(args.candidates), desc="candidates"):
-        images = pipe.draw(asked, seed=args.seed + 7919 * c, guidance_scale=args.guidance, max_images=None)
+    for c in tqdm(range(args.candidates), desc="scoring candidates"):
+        images = pipe.decode(ids[c])
         confidence[:, c] = verifier.request_confidence(images, asked)
         time_ok[:, c], field_ok[:, c] = judged(judge, images, asked)
 
@@ -107,8 +127,6 @@ def main() -> None:
                     },
                 }
             )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     result = {
         "model": args.model,
         "verifier": args.verifier or "shipped reader",

@@ -35,7 +35,7 @@ INDEX = "model_index.json"
 # draw(verifier=...): redraw clocks the reader is less sure of than MIN_CONFIDENCE, at most
 # MAX_REDRAWS times (benchmarks/rerank.py measured the settings)
 MIN_CONFIDENCE = 0.8
-MAX_REDRAWS = 7
+MAX_REDRAWS = 15
 MAX_IMAGES = 1024  # clocks per call, all prompts together; raise it with max_images= (None: no limit)
 SAMPLE_BATCH = 256  # most sequences generate_ids samples at once
 # chosen by qvae evaluate sweeps over guidance and min_p (benchmarks/RESULTS.md); a pipeline folder may

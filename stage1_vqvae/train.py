@@ -30,7 +30,7 @@ CONFIG_FLAGS = ("codebook_size", "downsample", "quantizer", "beta")
 class TokenizerTrainingArguments(TrainingArguments):
     data: str = arg(help="a saved dataset (qvae data) or a folder of images", required=True)
     model: Literal["vqvae", "ae", "vae", "cvae"] = arg("vqvae", "which model to train")
-    steps: int = arg(2200, "optimizer steps")
+    steps: int = arg(1400, "optimizer steps")
     lr: float = arg(2e-3, "peak learning rate")
     save_every: int = arg(1000, "optimizer steps between checkpoints")
     max_train: int | None = arg(None, "use only the first N training images")

@@ -28,7 +28,7 @@ class PriorTrainingArguments(TrainingArguments):
     tokens: str = arg(help="token folder (qvae tokenize: arrow, parquet or jsonl)", required=True)
     preset: Literal[tuple(PRESETS)] = arg("small", "model size")
     family: Literal[tuple(FAMILIES)] = arg("llama", "transformers model family")
-    steps: int = arg(1500, "optimizer steps")
+    steps: int = arg(650, "optimizer steps")
     lr: float = arg(1.5e-3, "peak learning rate")
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
     conditions: str = arg("hour,minute", "comma-separated label columns of the token folder to condition on")
