@@ -46,7 +46,6 @@ from pipelines.llm_tokens import (
     draw_grids,
     extend_tokenizer,
     ids_to_text,
-    init_image_embeddings,
     resize_embeddings,
     save_lm_folder,
     train_text_tokenizer,
@@ -97,9 +96,6 @@ class LMTrainingArguments(TrainingArguments):
     width: int = arg(256, "GPT-2 width")
     layers: int = arg(4, "GPT-2 layers")
     heads: int = arg(8, "attention heads")
-    codebook_init: bool = arg(
-        True, "start the image tokens' embeddings from the tokenizer's code vectors (else the text rows' mean)"
-    )
 
     # reading and drawing
     read_fraction: float = arg(0.5, "share of training sequences written image-first (read); the rest draw")
@@ -263,9 +259,6 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
     def make_model():
         lm = build_lm(text_vocab, 64 * math.ceil((train.length + 16) / 64), args, tok.eos_token_id)
         resize_embeddings(lm, tok, pad_to_multiple_of=64)
-        if args.codebook_init:
-            with torch.no_grad():
-                init_image_embeddings(lm, mapping, vq.quantizer.lookup(torch.arange(k)), seed=args.seed)
         return lm
 
     def compute_loss(model, batch, generator):

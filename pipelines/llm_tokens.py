@@ -233,28 +233,6 @@ def resize_embeddings(model, tokenizer, pad_to_multiple_of: int | None = 64) -> 
     return new
 
 
-def init_image_embeddings(model, mapping: ImageTokenMap, code_vectors: torch.Tensor, seed: int = 0) -> None:
-    """Start every image token's embedding from its code's vector in the image tokenizer.
-
-    ``code_vectors [K, d]`` is what the decoder sees for each code (``quantizer.lookup(arange(K))``);
-    a fixed random projection takes it to the LM's width, scaled to the text embeddings' mean
-    norm. Codes that decode alike then start alike, so the LM does not have to discover the
-    codebook's geometry from its own training sequences (the output head too, where tied).
-    """
-    emb = model.get_input_embeddings().weight
-    if code_vectors.ndim != 2 or len(code_vectors) != mapping.codebook_size:
-        raise ValueError(
-            f"expected one vector per code [{mapping.codebook_size}, d], got shape {tuple(code_vectors.shape)}"
-        )
-    gen = torch.Generator().manual_seed(seed)
-    v = code_vectors.detach().float().cpu()
-    x = (v - v.mean(0)) @ torch.randn(v.shape[1], emb.shape[1], generator=gen)
-    x = x / x.norm(dim=1).mean() * emb[: mapping.offset].detach().float().norm(dim=1).mean().cpu()
-    with torch.no_grad():
-        ids = mapping.image_token_ids
-        emb[ids.start : ids.stop] = x.to(emb.device, emb.dtype)
-
-
 def train_text_tokenizer(texts, vocab_size: int = 512):
     """A small byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts`` (any text, no
     download), with ``<|endoftext|>`` as BOS/EOS/PAD: the text side for tiny examples and tests."""

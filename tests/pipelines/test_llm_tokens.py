@@ -7,7 +7,6 @@ from pipelines.llm_tokens import (
     ImageTokenMap,
     extend_tokenizer,
     ids_to_text,
-    init_image_embeddings,
     resize_embeddings,
     text_to_ids,
     train_text_tokenizer,
@@ -113,30 +112,6 @@ def test_resize_embeddings_mean_initializes_new_rows(tok):
     assert torch.allclose(weight[len(old) :], old.mean(0).expand(size - len(old), -1))
     out = model(torch.tensor([[len(tok) - 1]])).logits
     assert out.shape[-1] == size
-
-
-def test_image_embeddings_start_from_the_code_vectors(tok, vq):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=32, n_embd=16, n_layer=1, n_head=2))
-    text = model.get_input_embeddings().weight.detach().clone()
-    k = vq.config.codebook_size
-    mapping = extend_tokenizer(tok, k)
-    resize_embeddings(model, tok, pad_to_multiple_of=64)
-    vectors = vq.quantizer.lookup(torch.arange(k)).detach()
-    vectors[1] = vectors[0]  # two codes that decode alike
-    init_image_embeddings(model, mapping, vectors, seed=3)
-    weight = model.get_input_embeddings().weight.detach()
-    image = weight[mapping.offset : mapping.offset + k]
-    assert torch.equal(weight[: len(text)], text)  # the text rows are left as they were
-    assert torch.equal(image[0], image[1]) and not torch.equal(image[0], image[2])
-    assert image.norm(dim=1).mean().item() == pytest.approx(text.norm(dim=1).mean().item(), rel=1e-4)
-    # the output head is tied: the logits of the two alike codes agree
-    logits = model(torch.tensor([[3, 4, 5]])).logits[0, -1]
-    assert logits[mapping.offset] == logits[mapping.offset + 1]
-    with pytest.raises(ValueError, match=rf"one vector per code \[{k}, d\]"):
-        init_image_embeddings(model, mapping, vectors[:-1])
 
 
 # --- examples/llm_tokens.py end to end on a tiny budget, the saved folder's round trip, the tokenizer's dtype ---
