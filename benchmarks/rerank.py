@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from pipelines.evaluate import ALL_TIMES, style_fields, styled_requests
 from pipelines.pipeline import ClockPipeline
-from pipelines.reader import TOLERANCE, circular_error, load_reader
+from pipelines.reader import TOLERANCE, circular_error, fields_as_asked, load_reader
 
 JUDGE = Path(__file__).parent / "judge_reader"
 REDRAWS = (0, 1, 2, 3, 5, 7, 11, 15)
@@ -46,13 +46,9 @@ def judged(judge, images: torch.Tensor, asked: list[dict]) -> tuple[torch.Tensor
     """Per image: is the time read right, and is every asked style field read as asked."""
     hours, minutes = judge.read(images)
     time_ok = circular_error(hours, minutes, [a["hour"] for a in asked], [a["minute"] for a in asked]) <= TOLERANCE
-    ids = judge.read_field_ids(images)
-    field_ok = torch.tensor(
-        [
-            all(int(ids[k][i]) == judge.fields[k].index(str(v)) for k, v in a.items() if k in ids)
-            for i, a in enumerate(asked)
-        ]
-    )
+    field_ok = torch.ones(len(images), dtype=torch.bool)
+    for rows, honoured in fields_as_asked(judge, images, asked).values():
+        field_ok[rows] &= honoured
     return time_ok, field_ok
 
 

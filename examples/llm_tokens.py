@@ -3,20 +3,24 @@
 1. Render labelled clocks (train, and a test split held out of the LM's training) and turn
    them into stage-1 code grids with ``export_tokens`` (the tokenizer computes in float32,
    whatever dtype its files store).
-2. Write every training clock as text in one of two directions, mixed at random per sample::
+2. Write every training clock as text in one of two directions, mixed at random per sample,
+   its caption naming the time and (``--style-words``, where the data has the renderer's style
+   columns) every style field, in words that ``shared.prompts.parse_prompt`` reads back::
 
-       draw:  The clock shows 3:15. <boi><grid_8x8><img_00123>...<eoi><|endoftext|>
-       read:  <boi><grid_8x8><img_00123>...<eoi> The clock shows 3:15.<|endoftext|>
+       draw:  The clock shows 3:15, a red square clock, roman numerals, ... <boi><grid_8x8><img_00123>...<eoi><|endoftext|>
+       read:  <boi><grid_8x8><img_00123>...<eoi> The clock shows 3:15, a red square clock, ...<|endoftext|>
 
 3. Train a byte-level BPE text tokenizer on the captions, extend it with the image tokens
    (``extend_tokenizer``), and a tiny GPT-2 from scratch, for a budget of **steps** through the
    project's one training loop (``shared.training.fit``; the minutes it took are printed).
 4. Measure on clocks held out of the LM's training:
-   - ``draw_accuracy``: prompts ``"The clock shows H:MM. <boi>"`` for times spread across the
-     dial, sampled with the image-span grammar, decoded by the tokenizer, read by the clock
-     reader (``pipelines.reader.load_reader()``);
+   - ``draw_accuracy``: prompts ``"The clock shows H:MM, <style>. <boi>"`` for times spread
+     across the dial (styles of held-out clocks), sampled with the image-span grammar, decoded
+     by the tokenizer, read by the clock reader (``pipelines.reader.load_reader()``);
    - ``read_accuracy``: the LM's greedy caption of each held-out clock's tokens against its label;
-   correct = circular error of at most 3 minutes on the 12-hour dial. Beside them the clock
+   correct = circular error of at most 3 minutes on the 12-hour dial. With style words, each
+   field too: ``draw_fields`` (the reader's reading of the drawings) and ``read_fields`` (the
+   caption's words, read by ``parse_prompt``), per field. Beside them the clock
    reader's own accuracy on the same held-out clocks, as rendered and as reconstructed by the
    tokenizer (what a perfect drawer could score).
 5. Save the LM with its extended text tokenizer as one folder (``OUT/model``): both
@@ -51,10 +55,12 @@ from pipelines.llm_tokens import (
     train_text_tokenizer,
 )
 from pipelines.pipeline import DEFAULT_PIPELINE
-from pipelines.reader import circular_error, load_reader
+from pipelines.reader import circular_error, field_accuracy, load_reader
 from pipelines.token_export import export_tokens
+from shared.clocks import STYLE_FIELDS, style_phrase
 from shared.data import build_clock_dataset, load_images
 from shared.images import make_grid, to_pil, to_tensor
+from shared.prompts import parse_prompt
 from shared.tokens import read_tokens
 from shared.training import TrainingArguments, arg, fit
 from stage1_vqvae import load_tokenizer
@@ -96,6 +102,9 @@ class LMTrainingArguments(TrainingArguments):
     width: int = arg(256, "GPT-2 width")
     layers: int = arg(4, "GPT-2 layers")
     heads: int = arg(8, "attention heads")
+    style_words: bool = arg(
+        True, "name every style field in the captions, where the data has the renderer's style columns"
+    )
 
     # reading and drawing
     read_fraction: float = arg(0.5, "share of training sequences written image-first (read); the rest draw")
@@ -118,17 +127,40 @@ class LMTrainingArguments(TrainingArguments):
             raise ValueError("--draw-times, --samples and --read-images must be at least 1")
 
 
-def caption(hour: int, minute: int) -> str:
-    """``The clock shows 3:15.`` (hour 0 is written 12)."""
-    return f"The clock shows {hour % 12 or 12}:{minute:02d}."
+def caption(hour: int, minute: int, labels: dict | None = None) -> str:
+    """``The clock shows 3:15.`` (hour 0 is written 12), or with ``labels`` (every style field)
+    ``The clock shows 3:15, a red square clock, roman numerals, ... no seconds hand.``"""
+    time = f"The clock shows {hour % 12 or 12}:{minute:02d}"
+    return f"{time}, {style_phrase(labels)}." if labels else f"{time}."
 
 
-def draw_text(hour: int, minute: int, span: str) -> str:
-    return f"{caption(hour, minute)} {span}{EOS}"
+def draw_text(caption: str, span: str) -> str:
+    return f"{caption} {span}{EOS}"
 
 
-def read_text(hour: int, minute: int, span: str) -> str:
-    return f"{span} {caption(hour, minute)}{EOS}"
+def read_text(caption: str, span: str) -> str:
+    return f"{span} {caption}{EOS}"
+
+
+def style_labels(split: datasets.Dataset, styled: bool) -> list[dict | None]:
+    """Each row's style labels (``{field: word}``), or Nones where captions name the time only."""
+    if not styled:
+        return [None] * len(split)
+    columns = {k: split[k] for k in STYLE_FIELDS}
+    return [{k: columns[k][i] for k in STYLE_FIELDS} for i in range(len(split))]
+
+
+def fields_read(texts: list[str], labels: list[dict]) -> dict[str, float]:
+    """Per style field, the share of captions whose words (``parse_prompt``) name the label's value;
+    a caption that does not parse counts wrong for every field."""
+    fields = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
+    read = []
+    for text in texts:
+        try:
+            read.append(parse_prompt(text, fields).conditions)
+        except ValueError:
+            read.append({})
+    return {k: sum(r.get(k) == lab[k] for r, lab in zip(read, labels)) / len(labels) for k in STYLE_FIELDS}
 
 
 def parse_caption(text: str) -> tuple[int, int] | None:
@@ -151,12 +183,11 @@ def within(read: list[tuple[int, int] | None], wanted: list[tuple[int, int]]) ->
 class TwoWayTexts(torch.utils.data.Dataset):
     """Every training clock tokenized both ways (draw and read), padded to one length."""
 
-    def __init__(self, tokens: datasets.Dataset, grid_shape, tokenizer):
+    def __init__(self, tokens: datasets.Dataset, captions: list[str], grid_shape, tokenizer):
         h, w = grid_shape
         spans = [ids_to_text(torch.tensor(ids).view(h, w)) for ids in tokens["ids"]]
-        times = list(zip(tokens["hour"], tokens["minute"]))
         enc = {
-            name: tokenizer([f(hr, mn, s) for (hr, mn), s in zip(times, spans)]).input_ids
+            name: tokenizer([f(c, s) for c, s in zip(captions, spans)]).input_ids
             for name, f in (("draw", draw_text), ("read", read_text))
         }
         self.length = max(len(ids) for rows in enc.values() for ids in rows)
@@ -246,11 +277,20 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
         )
     )
 
-    captions = [caption(h, m) for h in range(12) for m in range(60)]
-    tok = train_text_tokenizer(captions + [" " + c for c in captions] + [" <boi>"], vocab_size=320)
+    # style words where asked for and the data has every style column (rendered clocks do)
+    styled = args.style_words and all(set(STYLE_FIELDS) <= set(tokens[s].column_names) for s in ("train", "test"))
+    train_labels, test_labels = style_labels(tokens["train"], styled), style_labels(test, styled)
+    captions = [
+        caption(h, m, lab) for h, m, lab in zip(tokens["train"]["hour"], tokens["train"]["minute"], train_labels)
+    ]
+    times = [caption(h, m) for h in range(12) for m in range(60)]
+    texts = times + captions[:5000]
+    tok = train_text_tokenizer(texts + [" " + c for c in texts] + [" <boi>"], vocab_size=512 if styled else 320)
     text_vocab = len(tok)
     mapping = extend_tokenizer(tok, k, grid_shapes=[grid])
-    train = TwoWayTexts(tokens["train"], grid, tok)
+    train = TwoWayTexts(tokens["train"], captions, grid, tok)
+    longest_caption = max(len(ids) for ids in tok([" " + c for c in captions]).input_ids)
+    print(f"captions {'name the time and every style field' if styled else 'name the time'}: {captions[0]!r}")
     print(
         f"{len(train)} training clocks, each as draw and as read text of <= {train.length} tokens, e.g.\n"
         f"  {tok.decode(train.ids['draw'][0][:12])}...\n  ...{tok.decode(train.ids['read'][0][-12:])}"
@@ -271,7 +311,9 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
 
     draw_times = spread_times(args.draw_times)
     wanted = [t for t in draw_times for _ in range(args.samples)]
-    prompts = [f"{caption(h, m)} <boi>" for h, m in wanted]
+    # drawings asked in the styles of held-out clocks (when captions name styles)
+    asked = [test_labels[i % len(test_labels)] if styled else None for i in range(len(wanted))]
+    prompts = [f"{caption(h, m, lab)} <boi>" for (h, m), lab in zip(wanted, asked)]
     last: dict = {}
 
     def evaluate(model, step):
@@ -281,13 +323,20 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
         drawn = torch.cat([vq.decode(c) for c in grids.split(256)])
         hours, minutes = reader.read(drawn)
         drawn_read = list(zip(hours.tolist(), minutes.tolist()))
-        texts = caption_grids(model, tok, test_ids)
+        texts = caption_grids(model, tok, test_ids, max_new_tokens=longest_caption + 2)
         read = [parse_caption(t) for t in texts]
         last.update(drawn=drawn, drawn_read=drawn_read, texts=texts)
-        return {
+        scores = {
             "draw_accuracy": sum(within(drawn_read, wanted)) / len(wanted),
             "read_accuracy": sum(within(read, test_times)) / len(test_times),
         }
+        if styled:  # flat, so that fit logs them: draw_field/face_color, ...
+            for kind, shares in (
+                ("draw", field_accuracy(reader, drawn, asked)),
+                ("read", fields_read(texts, test_labels)),
+            ):
+                scores.update({f"{kind}_field/{k}": v for k, v in shares.items()})
+        return scores
 
     lm, metrics = fit(
         args,
@@ -303,7 +352,13 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
     result = {
         "draw_accuracy": metrics["draw_accuracy"],
         "read_accuracy": metrics["read_accuracy"],
+        **{
+            f"{kind}_fields": {k.split("/")[1]: v for k, v in metrics.items() if k.startswith(f"{kind}_field/")}
+            for kind in ("draw", "read")
+            if styled
+        },
         **reference,
+        "style_words": styled,
         "drawn": len(wanted),
         "draw_times": args.draw_times,
         "samples_per_time": args.samples,
@@ -322,7 +377,7 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
         "data": args.data or "rendered",
         "model": str(out / "model"),
         "example_read": last["texts"][0].strip(),
-        "example_read_label": caption(*test_times[0]),
+        "example_read_label": caption(*test_times[0], test_labels[0]),
     }
     (out / "results.json").write_text(json.dumps(result, indent=1))
     show = min(len(wanted), 48)

@@ -8,7 +8,8 @@ Correct means a circular error of at most 3 minutes on the 12-hour dial.
 
 Beside the hour and minute heads it has one classification head per style field; the
 config stores the fields and their ordered values, so a saved reader knows the words it
-reads (``read_fields``), and ``field_accuracy`` scores how often asked fields are honoured.
+reads (``read_fields``), and ``field_accuracy`` scores how often asked fields are honoured
+(``fields_as_asked``: image by image).
 It trains through the one loop (``shared.training.fit``)::
 
     python -m pipelines.reader --out runs/reader --steps 9000 --mixed_precision auto --num_workers 7
@@ -220,16 +221,16 @@ def reader_accuracy(reader: ClockReader, images: torch.Tensor, hours, minutes) -
     }
 
 
-def field_accuracy(
+def fields_as_asked(
     reader: ClockReader, images: torch.Tensor, conditions: Sequence[Mapping[str, object]]
-) -> dict[str, float]:
-    """How often each asked style field is honoured: ``{field: share of the images asked for it
-    whose value the reader reads as asked}``.
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per asked style field: ``(rows, honoured)``, the images that asked for it and whether the
+    reader reads it there as asked (bool), in the reader's field order.
 
     ``conditions`` holds one ``{field: value}`` per image; a field absent from an image's dict
-    (or ``None``) was not asked there, and a field asked of no image is absent from the result.
-    ``hour`` / ``minute`` are the time (scored by ``reader_accuracy``) and are skipped. A field
-    or value the reader does not know is a ``ValueError`` that lists what it reads.
+    (or ``None``) was not asked there. ``hour`` / ``minute`` are the time (scored by
+    ``reader_accuracy``) and are skipped. A field or value the reader does not know is a
+    ``ValueError`` that lists what it reads.
     """
     if len(conditions) != len(images):
         raise ValueError(f"{len(images)} images but {len(conditions)} conditions: give one dict per image")
@@ -251,9 +252,18 @@ def field_accuracy(
         return {}
     ids = reader.read_field_ids(images)
     return {
-        name: sum(int(ids[name][i]) == want for i, want in pairs) / len(pairs)
+        name: (torch.tensor([i for i, _ in pairs]), torch.tensor([int(ids[name][i]) == want for i, want in pairs]))
         for name, pairs in sorted(asked.items(), key=lambda kv: list(known).index(kv[0]))
     }
+
+
+def field_accuracy(
+    reader: ClockReader, images: torch.Tensor, conditions: Sequence[Mapping[str, object]]
+) -> dict[str, float]:
+    """How often each asked style field is honoured: ``{field: share of the images asked for it
+    whose value the reader reads as asked}`` (see ``fields_as_asked``); a field asked of no
+    image is absent from the result."""
+    return {name: int(ok.sum()) / len(ok) for name, (_, ok) in fields_as_asked(reader, images, conditions).items()}
 
 
 # ---- training data: clock i of a stream is rendered from (stream, i) alone

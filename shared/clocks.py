@@ -331,6 +331,24 @@ def is_held_out(style: ClockStyle | dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in HELD_OUT_STYLE.items())
 
 
+def style_phrase(labels: dict[str, str]) -> str:
+    """Every style field of ``labels`` in words, as a prompt would ask for them: "a red square
+    clock, roman numerals, dots ticks, navy hands, arrow hands, thin rim, blue background,
+    stripes background, with a seconds hand" (``shared.prompts.parse_prompt`` reads it back)."""
+    missing = [k for k in STYLE_FIELDS if k not in labels]
+    if missing:
+        raise ValueError(
+            f"no {', '.join(missing)} in the labels; a style phrase names every one of {list(STYLE_FIELDS)}"
+        )
+    w = {k: labels[k] for k in STYLE_FIELDS}
+    seconds = "with a seconds hand" if w["second_hand"] == "yes" else "no seconds hand"
+    return (
+        f"a {w['face_color']} {w['shape']} clock, {w['numerals']} numerals, {w['ticks']} ticks, "
+        f"{w['hand_color']} hands, {w['hand_shape']} hands, {w['rim']} rim, {w['background_color']} background, "
+        f"{w['background_style']} background, {seconds}"
+    )
+
+
 def hand_angles(hour: int, minute: int, second: float = 0.0) -> tuple[float, float]:
     """Angles in degrees clockwise from 12 of the hour and minute hands.
 

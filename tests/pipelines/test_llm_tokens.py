@@ -169,6 +169,21 @@ def tiny_run(tmp_path_factory):
     return example, args, out, result, lm
 
 
+def test_captions_name_the_style_and_read_back_per_field():
+    from shared.clocks import random_style
+
+    example = _example()
+    labels = random_style(4).labels
+    text = example.caption(0, 5, labels)
+    assert text.startswith("The clock shows 12:05, a ") and example.parse_caption(text) == (0, 5)
+    assert example.caption(0, 5) == "The clock shows 12:05."
+    other = {**labels, "rim": next(v for v in ("none", "thin", "thick") if v != labels["rim"])}
+    texts = [" " + text, " " + example.caption(0, 5, other), " The clock shows"]  # right, one field off, unreadable
+    shares = example.fields_read(texts, [labels] * 3)
+    assert shares["rim"] == pytest.approx(1 / 3)
+    assert all(v == pytest.approx(2 / 3) for k, v in shares.items() if k != "rim")
+
+
 @pytest.mark.slow
 def test_example_end_to_end_tiny(tiny_run):
     import json
@@ -182,6 +197,15 @@ def test_example_end_to_end_tiny(tiny_run):
     assert result["drawn"] == 12 and result["read_images"] == 12 and result["steps"] == 6
     for key in ("draw_accuracy", "read_accuracy", "reader_accuracy", "reader_accuracy_reconstructed"):
         assert key in result
+    # rendered clocks carry their style labels: captions name every field, scored per field both ways
+    from shared.clocks import STYLE_FIELDS
+    from shared.prompts import parse_prompt
+
+    assert result["style_words"] is True
+    assert list(result["draw_fields"]) == list(STYLE_FIELDS) == list(result["read_fields"])
+    assert all(0.0 <= v <= 1.0 for v in [*result["draw_fields"].values(), *result["read_fields"].values()])
+    label = parse_prompt(result["example_read_label"], {"hour": range(12), "minute": range(60), **STYLE_FIELDS})
+    assert set(label.conditions) == {"hour", "minute", *STYLE_FIELDS} and label.unused == []
     assert (out / "completions.png").is_file() and (out / "metrics.json").is_file()
     # the tokens are the float32 tokenizer's ids of the rendered clocks (the shipped files store float16)
     tokens, meta = read_tokens(out / "tokens")

@@ -14,6 +14,7 @@ from pipelines.reader import (
     circular_error,
     clock_sample,
     field_accuracy,
+    fields_as_asked,
     load_reader,
     train_reader,
 )
@@ -145,6 +146,11 @@ def test_field_accuracy_counts_only_the_asked_fields():
     ]
     result = field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), conditions)
     assert result == {"shape": pytest.approx(2 / 3), "rim": 1.0}
+    # image by image: which images asked each field, and whether it reads there as asked
+    per_image = fields_as_asked(FixedReader(), torch.zeros(4, 3, 8, 8), conditions)
+    assert list(per_image) == ["shape", "rim"]
+    assert per_image["shape"][0].tolist() == [0, 1, 2] and per_image["shape"][1].tolist() == [True, False, True]
+    assert per_image["rim"][0].tolist() == [1] and per_image["rim"][1].tolist() == [True]
     assert field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), [{"hour": 1}] * 4) == {}
     with pytest.raises(ValueError, match="does not read 'face_color'.*shape, rim"):
         field_accuracy(FixedReader(), torch.zeros(4, 3, 8, 8), [{"face_color": "red"}] * 4)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.clocks import STYLE_FIELDS
+from shared.clocks import STYLE_FIELDS, random_style, style_phrase
 from shared.prompts import parse_prompt
 from shared.time_prompts import STYLES, format_time
 
@@ -47,6 +47,15 @@ def test_every_time_in_every_style_still_reads():
                     "hour": hour,
                     "minute": minute,
                 }
+
+
+def test_a_style_phrase_reads_back_as_its_labels():
+    for seed in range(300):
+        labels = random_style(seed).labels
+        prompt = parse_prompt(f"The clock shows 11:05, {style_phrase(labels)}.", CLOCK)
+        assert prompt.conditions == {"hour": 11, "minute": 5, **labels} and prompt.unused == []
+    with pytest.raises(ValueError, match="no rim, second_hand in the labels"):
+        style_phrase({k: v for k, v in labels.items() if k not in ("rim", "second_hand")})
 
 
 def test_unknown_words_are_reported_not_dropped():
