@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from pipelines.evaluate import ALL_TIMES, style_fields, styled_requests
 from pipelines.pipeline import ClockPipeline
-from pipelines.reader import TOLERANCE, circular_error, fields_as_asked, load_reader
+from pipelines.reader import TIME_FIELDS, TOLERANCE, circular_error, fields_as_asked, load_reader
 
 JUDGE = Path(__file__).parent / "judge_reader"
 REDRAWS = (0, 1, 2, 3, 5, 7, 11, 15)
@@ -86,7 +86,6 @@ def main() -> None:
     if ids is not None:
         if ids.shape[1] != len(asked):
             raise SystemExit(f"{args.candidates_from} holds clocks for {ids.shape[1]} requests, not {len(asked)}")
-        args.candidates = len(ids)
     else:
         ids = torch.stack(
             [
@@ -96,16 +95,17 @@ def main() -> None:
         )
         save_file({"ids": ids.contiguous()}, out / ".candidates.tmp")
         (out / ".candidates.tmp").rename(out / "candidates.safetensors")
-    confidence, time_ok, field_ok = (torch.zeros(len(asked), args.candidates) for _ in range(3))
-    for c in tqdm(range(args.candidates), desc="scoring candidates"):
+    candidates = len(ids)
+    confidence, time_ok, field_ok = (torch.zeros(len(asked), candidates) for _ in range(3))
+    for c in tqdm(range(candidates), desc="scoring candidates"):
         images = pipe.decode(ids[c])
         confidence[:, c] = verifier.request_confidence(images, asked)
         time_ok[:, c], field_ok[:, c] = judged(judge, images, asked)
 
     n = len(ALL_TIMES)
-    field_of = [next(k for k in a if k not in ("hour", "minute")) for a in asked[n:]]
+    field_of = [next(k for k in a if k not in TIME_FIELDS) for a in asked[n:]]
     rows = []
-    for r in (r for r in REDRAWS if r < args.candidates):
+    for r in (r for r in REDRAWS if r < candidates):
         for t in THRESHOLDS if r else THRESHOLDS[:1]:
             kept, draws = replay(confidence, r, t)
             pick = lambda x: x.gather(1, kept[:, None]).squeeze(1).bool()  # noqa: E731
@@ -128,7 +128,7 @@ def main() -> None:
         "verifier": args.verifier or "shipped reader",
         "judge": args.judge,
         "guidance": args.guidance,
-        "candidates": args.candidates,
+        "candidates": candidates,
         "any_candidate_right": {
             "time_style_open": time_ok[:n].amax(1).mean().item(),
             "time_and_field_style_asked": (time_ok[n:] * field_ok[n:]).amax(1).mean().item(),

@@ -45,6 +45,7 @@ import datasets
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, HfArgumentParser
 
+from pipelines.evaluate import ALL_TIMES
 from pipelines.llm_tokens import (
     caption_grids,
     draw_grids,
@@ -57,7 +58,7 @@ from pipelines.llm_tokens import (
 from pipelines.pipeline import DEFAULT_PIPELINE
 from pipelines.reader import circular_error, field_accuracy, load_reader
 from pipelines.token_export import export_tokens
-from shared.clocks import STYLE_FIELDS, style_phrase
+from shared.clocks import CLOCK_FIELDS, STYLE_FIELDS, style_phrase
 from shared.data import build_clock_dataset, load_images
 from shared.images import make_grid, to_pil, to_tensor
 from shared.prompts import parse_prompt
@@ -153,11 +154,10 @@ def style_labels(split: datasets.Dataset, styled: bool) -> list[dict | None]:
 def fields_read(texts: list[str], labels: list[dict]) -> dict[str, float]:
     """Per style field, the share of captions whose words (``parse_prompt``) name the label's value;
     a caption that does not parse counts wrong for every field."""
-    fields = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
     read = []
     for text in texts:
         try:
-            read.append(parse_prompt(text, fields).conditions)
+            read.append(parse_prompt(text, CLOCK_FIELDS).conditions)
         except ValueError:
             read.append({})
     return {k: sum(r.get(k) == lab[k] for r, lab in zip(read, labels)) / len(labels) for k in STYLE_FIELDS}
@@ -283,7 +283,7 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
     captions = [
         caption(h, m, lab) for h, m, lab in zip(tokens["train"]["hour"], tokens["train"]["minute"], train_labels)
     ]
-    times = [caption(h, m) for h in range(12) for m in range(60)]
+    times = [caption(h, m) for h, m in ALL_TIMES]
     texts = times + captions[:5000]
     tok = train_text_tokenizer(texts + [" " + c for c in texts] + [" <boi>"], vocab_size=512 if styled else 320)
     text_vocab = len(tok)

@@ -33,12 +33,10 @@ import argparse
 import os
 import random
 
-from shared.clocks import STYLE_FIELDS
+from shared.clocks import CLOCK_FIELDS
 from shared.errors import UserError
 from shared.prompts import parse_prompt
 from shared.time_prompts import format_time
-
-CLOCK_FIELDS = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
 
 MAX_IMAGES = 64
 QUEUE_SIZE = 32

@@ -80,6 +80,9 @@ STYLE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Every labelled style field and its values, in a fixed order (the order of the labels too)."""
 
+CLOCK_FIELDS = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
+"""Every field a clock prompt can name: the time and the style fields (for ``shared.prompts.parse_prompt``)."""
+
 HELD_OUT_STYLE: dict[str, str] = {"shape": "octagon", "face_color": "teal"}
 """The region of the style space kept out of the default training and validation data."""
 
