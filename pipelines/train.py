@@ -29,6 +29,9 @@ from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior.data import DEFAULT_MAX_VALUES
 from stage2_prior.train import PriorTrainingArguments
 
+# the prior's peak learning rate and steps when it starts from a pipeline (benchmarks/RESULTS.md)
+FINE_TUNE_LR = 5e-4
+FINE_TUNE_STEPS = 1300
 DEMO_PROMPTS = [
     "quarter past three",
     "10:10",
@@ -83,6 +86,13 @@ class PipelineTrainingArguments:
     skip_bad_images: bool = arg(False, "skip and count image files that cannot be used instead of stopping")
     train_size: int = arg(60000, "training clocks to render")
     styles: int = arg(0, "distinct clock styles in the rendered data (0: a style of its own per clock)")
+    start_from: str = arg(
+        "auto",
+        "a pipeline folder to start from ('shipped': qvae's clock pipeline): its tokenizer is kept as it is and "
+        "its prior fine-tuned on the data, conditioned on --conditions (which must be among its fields); "
+        "'auto': the shipped clock pipeline for --data that it fits (its fields, values and image size), "
+        "else from nothing; 'none': both stages from nothing",
+    )
     tokenizer_steps: int = arg(TokenizerTrainingArguments.steps, "optimizer steps of the tokenizer")
     tokenizer_batch_size: int = arg(TokenizerTrainingArguments.batch_size, "batch per process of the tokenizer")
     tokenizer_config: str | None = arg(None, "JSON of tokenizer config overrides, e.g. '{\"codebook_size\": 1024}'")
@@ -91,7 +101,11 @@ class PipelineTrainingArguments:
         "share of the tokenizer's training images drawn from the general image mix (shared.image_mix), "
         "for a tokenizer that reconstructs more than this data",
     )
-    prior_steps: int = arg(PriorTrainingArguments.steps, "optimizer steps of the prior")
+    prior_steps: int | None = arg(
+        None,
+        f"optimizer steps of the prior (default: {PriorTrainingArguments.steps} from nothing, "
+        f"{FINE_TUNE_STEPS} when it starts from a pipeline)",
+    )
     prior_batch_size: int = arg(PriorTrainingArguments.batch_size, "batch per process of the prior")
     prior_preset: str = arg(PriorTrainingArguments.preset, "size of the prior")
     baseline_steps: int = arg(0, "also train the conditional-VAE baseline for this many steps (0: skip)")
@@ -159,6 +173,58 @@ def data_image_size(data_dir: Path) -> int:
     return split[0]["image"].size[0]
 
 
+def start_pipeline(a: PipelineTrainingArguments, data_dir: Path) -> Path | None:
+    """The pipeline folder that ``--start-from`` chooses for the data at ``data_dir``, or None (train
+    from nothing). A folder named outright must fit the data (else ValueError); ``auto`` takes the
+    shipped clock pipeline for ``--data`` that it fits and says which it chose."""
+    from pipelines.pipeline import DEFAULT_PIPELINE
+
+    if a.start_from == "none" or (a.start_from == "auto" and not a.data):
+        return None
+    folder = DEFAULT_PIPELINE if a.start_from in ("auto", "shipped") else Path(a.start_from)
+    unfit = misfit(folder, data_dir, a.condition_names())
+    if a.start_from != "auto":
+        if unfit:
+            raise ValueError(f"--start-from {a.start_from!r}: {unfit}")
+        return folder
+    print(
+        f"training both stages from nothing: the shipped clock pipeline {unfit}"
+        if unfit
+        else f"starting from the shipped clock pipeline ({folder}): its tokenizer as it is, its prior fine-tuned "
+        "(--start-from none trains both from nothing)"
+    )
+    return None if unfit else folder
+
+
+def misfit(folder: Path, data_dir: Path, conditions: list[str]) -> str | None:
+    """Why the pipeline at ``folder`` cannot be fine-tuned on the data at ``data_dir`` (None: it can)."""
+    import datasets
+
+    from pipelines.pipeline import INDEX
+    from stage2_prior.data import infer_fields
+    from stage2_prior.train import start_vocab
+    from stage2_prior.vocab import Vocab
+
+    if not (folder / INDEX).is_file():
+        return f"no pipeline at {str(folder)!r} (expected {INDEX}, tokenizer/ and prior/)"
+    index = json.loads((folder / INDEX).read_text())
+    fields = [f["name"] for f in index.get("fields", [])]
+    if set(conditions) - set(fields):
+        return (
+            f"is conditioned on {', '.join(fields)} and cannot learn {', '.join(sorted(set(conditions) - set(fields)))}"
+        )
+    size, image_size = index.get("image_size"), data_image_size(data_dir)
+    if size != image_size:
+        return f"draws {size}x{size} images but the data's are {image_size}x{image_size} (--resize --image-size {size})"
+    train = datasets.load_from_disk(str(data_dir))["train"]
+    data = Vocab(index["codebook_size"], index["grid_shape"], infer_fields(train, conditions))
+    try:
+        start_vocab(folder / "prior", data)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def train_all(a: PipelineTrainingArguments) -> dict:
     from pipelines.generate import write_grid
     from pipelines.pipeline import ClockPipeline
@@ -183,7 +249,8 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                 build_clock_dataset(train=a.train_size, seed=a.seed, num_styles=a.styles, size=a.image_size), data_dir
             )
     image_size = data_image_size(data_dir)
-    tok_dir = out / "tokenizer" / "model"
+    start = start_pipeline(a, data_dir)
+    tok_dir = start / "tokenizer" if start else out / "tokenizer" / "model"
     with _stage("2/8 tokenizer", tok_dir.exists(), timings):
         if not tok_dir.exists():
             config = json.loads(a.tokenizer_config) if a.tokenizer_config else {}
@@ -209,10 +276,12 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                 PriorTrainingArguments(
                     tokens=str(tokens_dir),
                     preset=a.prior_preset,
-                    steps=a.prior_steps,
+                    steps=a.prior_steps or (FINE_TUNE_STEPS if start else PriorTrainingArguments.steps),
                     batch_size=a.prior_batch_size,
                     conditions=",".join(a.condition_names()),
                     max_values=a.max_values,
+                    init_from=str(start / "prior") if start else None,
+                    **({"lr": FINE_TUNE_LR} if start else {}),
                     **settings("prior"),
                 )
             )

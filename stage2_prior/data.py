@@ -34,11 +34,17 @@ def load_tokens(tokens_dir) -> tuple:
 
 
 def _column_values(split, name: str) -> list:
+    """A label column's values; an integer ``hour`` column is read on the 12-hour dial (12 and 0..23 as 0..11),
+    so clocks labelled 1..12 or 0..23 get the dial's hours and time prompts ("noon") find them."""
     from datasets import ClassLabel
 
     feature = split.features[name]
     values = split[name]
-    return [feature.names[v] for v in values] if isinstance(feature, ClassLabel) else values
+    if isinstance(feature, ClassLabel):
+        return [feature.names[v] for v in values]
+    if name == "hour" and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 24 for v in values):
+        return [v % 12 for v in values]
+    return values
 
 
 def infer_fields(split, names: list[str], max_values: int = DEFAULT_MAX_VALUES) -> tuple[Field, ...]:
@@ -79,10 +85,11 @@ def infer_fields(split, names: list[str], max_values: int = DEFAULT_MAX_VALUES) 
     return tuple(fields)
 
 
-def split_tensors(split, vocab: Vocab, holdout_times=None) -> TensorDataset:
+def split_tensors(split, vocab: Vocab, holdout_times=None, given=None) -> TensorDataset:
     """A TensorDataset (ids [N, h*w] long, condition index [N, n]) held in memory. A value that
-    is not in the vocabulary (a class seen only outside the train split) is left open; rows
-    whose (hour, minute) is in ``holdout_times`` are left out."""
+    is not in the vocabulary (a class seen only outside the train split) is left open, and so is
+    every field not named in ``given`` (default: all); rows whose (hour, minute) is in
+    ``holdout_times`` are left out."""
     if "ids" not in split.column_names:
         raise ValueError(f"token split lacks column 'ids' (has {', '.join(split.column_names)})")
     table = split.with_format("numpy", columns=["ids"])[:]
@@ -96,6 +103,8 @@ def split_tensors(split, vocab: Vocab, holdout_times=None) -> TensorDataset:
         raise ValueError(f"code ids out of range [0, {vocab.codebook_size})")
     index = torch.full((len(ids), vocab.num_cond), OPEN, dtype=torch.long)
     for j, f in enumerate(vocab.fields):
+        if given is not None and f.name not in given:
+            continue
         if f.name not in split.column_names:
             raise ValueError(f"token split lacks the condition column {f.name!r} (has {', '.join(split.column_names)})")
         lookup = {str(v).lower(): i for i, v in enumerate(f.values)}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import torch
-from transformers import AutoModelForCausalLM, GenerationConfig, GPT2Config, LlamaConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, GPT2Config, LlamaConfig, PreTrainedModel
 
 from shared.loading import load_pretrained
 
+from .dial import DialPrior, DialPriorConfig, hand_turns
 from .vocab import CONFIG_KEY, TIME_FIELDS, Vocab, prior_vocab
+
+AutoConfig.register(DialPriorConfig.model_type, DialPriorConfig)
+AutoModelForCausalLM.register(DialPriorConfig, DialPrior)
 
 # width, layers, heads, MLP width (Llama SwiGLU; GPT-2 uses 4x width)
 PRESETS = {
@@ -18,7 +22,7 @@ PRESETS = {
 FAMILIES = ("llama", "gpt2")
 
 
-def build_config(vocab: Vocab, preset: str = "small", family: str = "llama", **overrides):
+def build_config(vocab: Vocab, preset: str = "small", family: str = "llama", dial: bool = False, **overrides):
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     if family not in FAMILIES:
@@ -41,7 +45,7 @@ def build_config(vocab: Vocab, preset: str = "small", family: str = "llama", **o
             **common,
         )
         kw.update(overrides)
-        config = LlamaConfig(**kw)
+        config = (DialPriorConfig if dial else LlamaConfig)(**kw)
     else:
         kw = dict(
             n_embd=p["hidden"],
@@ -73,14 +77,28 @@ def generation_config(vocab: Vocab) -> GenerationConfig:
 
 
 def build_prior(
-    codebook_size: int, grid_shape=(8, 8), preset: str = "small", family: str = "llama", fields=TIME_FIELDS, **overrides
+    codebook_size: int,
+    grid_shape=(8, 8),
+    preset: str = "small",
+    family: str = "llama",
+    fields=TIME_FIELDS,
+    dial: bool = True,
+    **overrides,
 ) -> PreTrainedModel:
     """A randomly initialised causal LM over the vocabulary of ``codebook_size`` codes and the
-    condition ``fields`` (stored in ``config.qvae_vocab``)."""
+    condition ``fields`` (stored in ``config.qvae_vocab``). With ``dial`` and numeric ``hour`` and
+    ``minute`` fields, a Llama prior is the dial prior (``stage2_prior.dial``)."""
     vocab = Vocab(codebook_size, tuple(grid_shape), tuple(fields))
-    model = AutoModelForCausalLM.from_config(build_config(vocab, preset, family, **overrides))
+    model = AutoModelForCausalLM.from_config(
+        build_config(vocab, preset, family, uses_dial(vocab, family, dial), **overrides)
+    )
     model.generation_config = generation_config(vocab)
     return model
+
+
+def uses_dial(vocab: Vocab, family: str, dial: bool = True) -> bool:
+    """Whether ``build_prior`` makes the dial prior: asked, Llama, numeric hour and minute fields."""
+    return dial and family == "llama" and hand_turns(vocab) is not None
 
 
 def num_parameters(model) -> int:

@@ -12,6 +12,7 @@ config, generation_config.json).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
@@ -19,8 +20,8 @@ import torch
 from shared.training import TrainingArguments, arg, fit
 
 from .data import DEFAULT_MAX_VALUES, bits_per_token, infer_fields, load_tokens, make_batch, split_tensors
-from .model import FAMILIES, PRESETS, build_prior
-from .vocab import Vocab
+from .model import FAMILIES, PRESETS, build_prior, load_prior, uses_dial
+from .vocab import Vocab, prior_vocab
 
 
 @dataclass(kw_only=True)
@@ -28,6 +29,7 @@ class PriorTrainingArguments(TrainingArguments):
     tokens: str = arg(help="token folder (qvae tokenize: arrow, parquet or jsonl)", required=True)
     preset: Literal[tuple(PRESETS)] = arg("small", "model size")
     family: Literal[tuple(FAMILIES)] = arg("llama", "transformers model family")
+    dial: bool = arg(True, "with numeric hour and minute fields, add each code cell's place relative to the hands")
     steps: int = arg(650, "optimizer steps")
     lr: float = arg(1.5e-3, "peak learning rate")
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
@@ -38,6 +40,11 @@ class PriorTrainingArguments(TrainingArguments):
         1.0,
         "otherwise each field is left open with probability r, r ~ U(0, field_drop) per "
         "sequence, so one prior samples with any subset of the fields given",
+    )
+    init_from: str | None = arg(
+        None,
+        "a prior folder (e.g. a pipeline's prior/) to fine-tune instead of a fresh prior: its vocabulary, "
+        "size and family are kept, --conditions must be among its fields and the others are left open",
     )
     holdout_times: str = arg("", "comma-separated h:mm times left out of training, e.g. 3:45,7:10")
     max_eval_samples: int = arg(2000, "validation grids used for bits per token")
@@ -72,14 +79,47 @@ def parse_times(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def start_vocab(path, data: Vocab) -> Vocab:
+    """The vocabulary of the prior at ``path`` to fine-tune on tokens of vocabulary ``data``: same codebook
+    and grid, and every value of the data's fields among the prior's, else a ValueError saying which."""
+    vocab = prior_vocab(load_prior(path))
+    if (vocab.codebook_size, vocab.grid_shape) != (data.codebook_size, data.grid_shape):
+        raise ValueError(
+            f"the prior at {str(path)!r} models {vocab.codebook_size} codes on a {vocab.grid_shape} grid, the "
+            f"tokens have {data.codebook_size} on {data.grid_shape}: tokenize with that prior's tokenizer"
+        )
+    for f in data.fields:
+        known = {str(v).lower() for v in vocab.field(f.name).values}
+        unknown = [v for v in f.values if str(v).lower() not in known]
+        if unknown:
+            raise ValueError(f"the prior at {str(path)!r} has no value {unknown[0]!r} in its field {f.name!r}")
+    return vocab
+
+
 def train_prior(args: PriorTrainingArguments, **model_overrides):
     """Train a prior on ``args.tokens``, save it to ``args.out/model``; return ``(model, metrics)``.
     ``model_overrides`` change fields of the preset's config (e.g. ``hidden_size=96``)."""
     dd, meta = load_tokens(args.tokens)
     fields = infer_fields(dd["train"], args.condition_names, args.max_values)
     vocab = Vocab(int(meta["codebook_size"]), tuple(meta["grid_shape"]), fields)
-    train = split_tensors(dd["train"], vocab, parse_times(args.holdout_times))
-    val = split_tensors(dd["validation"], vocab) if "validation" in dd and len(dd["validation"]) else None
+    if args.init_from:
+        vocab = start_vocab(args.init_from, vocab)
+        make_model, what = partial(load_prior, args.init_from), f"fine-tuned from {args.init_from}"
+    else:
+        what = f"{args.family}/{args.preset}" + (", dial" if uses_dial(vocab, args.family, args.dial) else "")
+        make_model = partial(
+            build_prior,
+            vocab.codebook_size,
+            vocab.grid_shape,
+            args.preset,
+            args.family,
+            fields,
+            args.dial,
+            **model_overrides,
+        )
+    given = set(args.condition_names)
+    train = split_tensors(dd["train"], vocab, parse_times(args.holdout_times), given)
+    val = split_tensors(dd["validation"], vocab, given=given) if "validation" in dd and len(dd["validation"]) else None
 
     def compute_loss(model, batch, generator):
         ids, index = batch
@@ -96,13 +136,11 @@ def train_prior(args: PriorTrainingArguments, **model_overrides):
 
     return fit(
         args,
-        lambda: build_prior(
-            vocab.codebook_size, vocab.grid_shape, args.preset, args.family, fields=fields, **model_overrides
-        ),
+        make_model,
         train,
         compute_loss,
         evaluate if val is not None else None,
-        name=f"prior ({args.family}/{args.preset}, K={vocab.codebook_size}, grid {vocab.grid_shape}, "
+        name=f"prior ({what}, K={vocab.codebook_size}, grid {vocab.grid_shape}, "
         f"fields {', '.join(f'{f.name} ({len(f.values)})' for f in fields)})",
     )
 

@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+import torch
 from clock_renderer_b import write_clock_folder
 from PIL import Image
 
@@ -122,3 +123,31 @@ def test_mixed_sizes_train_with_resize(tmp_path):
     )
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert pipe.fields == {"label": ("a", "b")} and len(pipe.generate({"label": "b"}, 2, seed=0)) == 2
+
+
+def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, tmp_path, capsys):
+    start = tmp_path / "start"
+    assert main(["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(start), *FAST]) == 0
+    out = tmp_path / "tuned"
+    assert (
+        main(["train", "--data", str(folder), "--out", str(out), "--start-from", str(start / "pipeline"), *FAST]) == 0
+    )
+    before, after = ClockPipeline.from_pretrained(start / "pipeline"), ClockPipeline.from_pretrained(out / "pipeline")
+    assert not (out / "tokenizer").exists()
+    assert all(torch.equal(p, q) for p, q in zip(before.tokenizer.parameters(), after.tokenizer.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(before.prior.parameters(), after.prior.parameters()))
+
+    labelled = _flat_folder(tmp_path, [{"label": "ab"[i % 2]} for i in range(20)])
+    bigger = write_clock_folder(tmp_path / "big", 8, 2, 2, size=48, seed=1)
+    for i, (data, extra, message) in enumerate(
+        (
+            (labelled, ["--conditions", "label"], "is conditioned on hour, minute and cannot learn label"),
+            (bigger, [], "draws 32x32 images but the data's are 48x48 (--resize --image-size 32)"),
+            (folder, ["--start-from", str(tmp_path / "nowhere")], "no pipeline at"),
+        )
+    ):
+        extra = extra if "--start-from" in extra else [*extra, "--start-from", str(start / "pipeline")]
+        bad = tmp_path / f"bad{i}"
+        assert main(["train", "--data", str(data), "--out", str(bad), *extra, *FAST]) == 2
+        assert message in capsys.readouterr().err
+        assert not (bad / "tokens").exists() and not (bad / "prior").exists()

@@ -111,6 +111,19 @@ def test_infer_fields_from_label_columns():
         infer_fields(split, ["seed"], max_values=2)
 
 
+@pytest.mark.parametrize("hours", [[12, 1, 3, 11], [0, 13, 15, 23]])
+def test_hours_labelled_1_to_12_or_0_to_23_are_read_on_the_dial(hours):
+    from datasets import Dataset
+
+    from stage2_prior.data import split_tensors
+
+    split = Dataset.from_dict({"ids": [[0]] * 4, "hour": hours, "minute": [0, 5, 10, 15]})
+    (hour, minute) = fields = infer_fields(split, ["hour", "minute"])
+    assert hour.values == tuple(range(12))
+    index = split_tensors(split, Vocab(2, (1, 1), fields)).tensors[1]
+    assert index[:, 0].tolist() == [0, 1, 3, 11]
+
+
 def test_sample_shape_range_and_batching(prior):
     v = prior_vocab(prior)
     for kw in [{}, dict(top_k=3), dict(top_p=0.5), dict(guidance_scale=3.0, temperature=0.7), dict(temperature=0)]:

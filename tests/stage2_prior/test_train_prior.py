@@ -12,7 +12,7 @@ KW = dict(preset="tiny", batch_size=16, lr=3e-3, warmup_steps=2, eval_every=100,
 
 
 def run(tokens, out, **kw):
-    return train_prior(PriorTrainingArguments(tokens=str(tokens), out=str(out), **KW, **kw))
+    return train_prior(PriorTrainingArguments(tokens=str(tokens), out=str(out), **{**KW, **kw}))
 
 
 def test_resume_matches_uninterrupted_run(tokens, tmp_path):
@@ -74,3 +74,39 @@ def test_train_prior_reads_every_token_format(tmp_path, fmt):
         == 0
     )
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+
+def test_fine_tune_keeps_the_start_and_its_fields(tokens, tmp_path):
+    """--init-from: the start's vocabulary (here 3 fields) is kept; fields the tokens lack stay open."""
+    from stage2_prior import build_prior, load_prior, prior_vocab
+    from stage2_prior.vocab import TIME_FIELDS, Field
+
+    torch.manual_seed(0)
+    fields = (*TIME_FIELDS, Field("face_color", ("red", "blue")))
+    build_prior(16, (4, 4), preset="tiny", fields=fields).save_pretrained(tmp_path / "start")
+    _, tuned = run(tokens, tmp_path / "tuned", steps=30, save_every=100, init_from=str(tmp_path / "start"))
+    assert prior_vocab(load_prior(tmp_path / "tuned" / "model")).fields == fields
+    assert tuned["bits_per_token"] < 3.0  # from 4 bits: it trained with face_color left open
+    # a start is where training begins: one step at a tiny learning rate stays where the start was
+    kw = dict(steps=1, save_every=100, lr=1e-7, warmup_steps=1)
+    _, again = run(tokens, tmp_path / "again", init_from=str(tmp_path / "tuned" / "model"), **kw)
+    assert abs(again["bits_per_token"] - tuned["bits_per_token"]) < 0.05
+
+
+@pytest.mark.parametrize(
+    "codebook, fields, message",
+    [
+        (32, ("hour", "minute"), "models 32 codes on a (4, 4) grid, the tokens have 16"),
+        (16, ("hour",), "unknown condition field 'minute'"),
+        (16, ("hour6", "minute"), "has no value 6 in its field .hour."),
+    ],
+)
+def test_fine_tune_refuses_a_start_that_does_not_fit(tokens, tmp_path, codebook, fields, message):
+    from stage2_prior import build_prior
+    from stage2_prior.vocab import Field
+
+    known = {"hour": Field("hour", range(12)), "hour6": Field("hour", range(6)), "minute": Field("minute", range(60))}
+    build_prior(codebook, (4, 4), preset="tiny", fields=[known[f] for f in fields]).save_pretrained(tmp_path / "start")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run(tokens, tmp_path / "out", steps=5, init_from=str(tmp_path / "start"))
+    assert not (tmp_path / "out" / "model").exists()
