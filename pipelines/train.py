@@ -29,9 +29,7 @@ from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior.data import DEFAULT_MAX_VALUES
 from stage2_prior.train import PriorTrainingArguments
 
-# the prior's peak learning rate and steps when it starts from a pipeline (benchmarks/RESULTS.md)
-FINE_TUNE_LR = 5e-4
-FINE_TUNE_STEPS = 1300
+FINE_TUNE_LR = 5e-4  # the prior's peak learning rate when it starts from a pipeline (benchmarks/RESULTS.md)
 DEMO_PROMPTS = [
     "quarter past three",
     "10:10",
@@ -48,9 +46,11 @@ DEMO_PROMPTS = [
 ]
 
 
-def _stage(name: str, done: bool, timings: dict):
-    """Print a banner; returns a context that records how long the stage took."""
-    print(f"\n=== {name}{' (already done, skipped)' if done else ''} ===", flush=True)
+def _stage(name: str, done: bool | str, timings: dict):
+    """Print a banner (``done``: True or why the stage is skipped); returns a context that records how long
+    the stage took."""
+    skipped = f" ({'already done' if done is True else done}, skipped)" if done else ""
+    print(f"\n=== {name}{skipped} ===", flush=True)
 
     class _Timer:
         def __enter__(self):
@@ -101,11 +101,7 @@ class PipelineTrainingArguments:
         "share of the tokenizer's training images drawn from the general image mix (shared.image_mix), "
         "for a tokenizer that reconstructs more than this data",
     )
-    prior_steps: int | None = arg(
-        None,
-        f"optimizer steps of the prior (default: {PriorTrainingArguments.steps} from nothing, "
-        f"{FINE_TUNE_STEPS} when it starts from a pipeline)",
-    )
+    prior_steps: int = arg(PriorTrainingArguments.steps, "optimizer steps of the prior")
     prior_batch_size: int = arg(PriorTrainingArguments.batch_size, "batch per process of the prior")
     prior_preset: str = arg(PriorTrainingArguments.preset, "size of the prior")
     baseline_steps: int = arg(0, "also train the conditional-VAE baseline for this many steps (0: skip)")
@@ -251,7 +247,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     image_size = data_image_size(data_dir)
     start = start_pipeline(a, data_dir)
     tok_dir = start / "tokenizer" if start else out / "tokenizer" / "model"
-    with _stage("2/8 tokenizer", tok_dir.exists(), timings):
+    with _stage("2/8 tokenizer", "the start's, kept" if start else tok_dir.exists(), timings):
         if not tok_dir.exists():
             config = json.loads(a.tokenizer_config) if a.tokenizer_config else {}
             train_tokenizer(
@@ -276,7 +272,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                 PriorTrainingArguments(
                     tokens=str(tokens_dir),
                     preset=a.prior_preset,
-                    steps=a.prior_steps or (FINE_TUNE_STEPS if start else PriorTrainingArguments.steps),
+                    steps=a.prior_steps,
                     batch_size=a.prior_batch_size,
                     conditions=",".join(a.condition_names()),
                     max_values=a.max_values,

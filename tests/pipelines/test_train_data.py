@@ -45,9 +45,12 @@ def folder(tmp_path_factory):
     return write_clock_folder(tmp_path_factory.mktemp("user") / "clocks", 48, 12, 12, size=32, seed=0)
 
 
-def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path):
+def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out), *FAST]) == 0
+    assert "from nothing: the shipped clock pipeline draws 64x64 images but the data's are 32x32" in (
+        capsys.readouterr().out
+    )
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32
     assert pipe.read_prompt("quarter past three").conditions == {"hour": 3, "minute": 15}
@@ -151,3 +154,15 @@ def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, t
         assert main(["train", "--data", str(data), "--out", str(bad), *extra, *FAST]) == 2
         assert message in capsys.readouterr().err
         assert not (bad / "tokens").exists() and not (bad / "prior").exists()
+
+
+def test_clocks_of_the_shipped_size_start_from_the_shipped_pipeline(tmp_path, capsys):
+    from pipelines.pipeline import DEFAULT_PIPELINE
+
+    data = write_clock_folder(tmp_path / "clocks", 24, 6, 6, size=64, seed=2)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), *FAST]) == 0
+    assert "starting from the shipped clock pipeline" in capsys.readouterr().out
+    shipped, tuned = ClockPipeline.from_pretrained(DEFAULT_PIPELINE), ClockPipeline.from_pretrained(out / "pipeline")
+    assert not (out / "tokenizer").exists() and tuned.fields == shipped.fields
+    assert all(torch.equal(p, q) for p, q in zip(shipped.tokenizer.parameters(), tuned.tokenizer.parameters()))
