@@ -122,7 +122,10 @@ def test_tokenizer_two_processes(clocks, tmp_path):
     assert abs(ddp["psnr"] - single["psnr"]) < 0.5, (ddp["psnr"], single["psnr"])  # measured: 0.01 dB apart
 
 
-TRACK_TOL = 1e-5  # measured 1.9e-8: only float summation order differs
+# only float summation order differs: measured 1.2e-7 on every weight but the token embedding, 2.1e-5 there
+# (Adam scales the near-zero gradients of rarely seen token rows up to a full step, noise included);
+# a wrong average across the ranks moves weights by ~lr = 3e-3
+TRACK_TOL = 1e-4
 
 
 def test_prior_two_processes(tokens, tmp_path):
