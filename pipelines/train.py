@@ -169,7 +169,7 @@ def data_image_size(data_dir: Path) -> int:
     return split[0]["image"].size[0]
 
 
-def start_pipeline(a: PipelineTrainingArguments, data_dir: Path) -> Path | None:
+def start_pipeline(a: PipelineTrainingArguments, data_dir: Path, image_size: int) -> Path | None:
     """The pipeline folder that ``--start-from`` chooses for the data at ``data_dir``, or None (train
     from nothing). A folder named outright must fit the data (else ValueError); ``auto`` takes the
     shipped clock pipeline for ``--data`` that it fits and says which it chose."""
@@ -178,7 +178,7 @@ def start_pipeline(a: PipelineTrainingArguments, data_dir: Path) -> Path | None:
     if a.start_from == "none" or (a.start_from == "auto" and not a.data):
         return None
     folder = DEFAULT_PIPELINE if a.start_from in ("auto", "shipped") else Path(a.start_from)
-    unfit = misfit(folder, data_dir, a.condition_names())
+    unfit = misfit(folder, data_dir, a.condition_names(), image_size)
     if a.start_from != "auto":
         if unfit:
             raise ValueError(f"--start-from {a.start_from!r}: {unfit}")
@@ -192,8 +192,9 @@ def start_pipeline(a: PipelineTrainingArguments, data_dir: Path) -> Path | None:
     return None if unfit else folder
 
 
-def misfit(folder: Path, data_dir: Path, conditions: list[str]) -> str | None:
-    """Why the pipeline at ``folder`` cannot be fine-tuned on the data at ``data_dir`` (None: it can)."""
+def misfit(folder: Path, data_dir: Path, conditions: list[str], image_size: int) -> str | None:
+    """Why the pipeline at ``folder`` cannot be fine-tuned on the data at ``data_dir``, of ``image_size``
+    images (None: it can)."""
     import datasets
 
     from pipelines.pipeline import INDEX
@@ -209,7 +210,7 @@ def misfit(folder: Path, data_dir: Path, conditions: list[str]) -> str | None:
         return (
             f"is conditioned on {', '.join(fields)} and cannot learn {', '.join(sorted(set(conditions) - set(fields)))}"
         )
-    size, image_size = index.get("image_size"), data_image_size(data_dir)
+    size = index.get("image_size")
     if size != image_size:
         return f"draws {size}x{size} images but the data's are {image_size}x{image_size} (--resize --image-size {size})"
     train = datasets.load_from_disk(str(data_dir))["train"]
@@ -245,7 +246,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                 build_clock_dataset(train=a.train_size, seed=a.seed, num_styles=a.styles, size=a.image_size), data_dir
             )
     image_size = data_image_size(data_dir)
-    start = start_pipeline(a, data_dir)
+    start = start_pipeline(a, data_dir, image_size)
     tok_dir = start / "tokenizer" if start else out / "tokenizer" / "model"
     with _stage("2/8 tokenizer", "the start's, kept" if start else tok_dir.exists(), timings):
         if not tok_dir.exists():

@@ -85,7 +85,9 @@ def read_header(files: list[Path]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _load_config(model_cls, path: Path, what: str):
+def load_config(model_cls, path: str | Path, what: str = "model"):
+    """The config of a ``save_pretrained`` folder, checked to be ``model_cls``'s (no weights read)."""
+    path = Path(path)
     config_file = path / CONFIG_NAME
     if not config_file.is_file():
         raise FileNotFoundError(f"no {what} at {str(path)!r}: expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
@@ -168,7 +170,7 @@ def load_pretrained(
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no {what} at {str(path)!r}: expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
-    config = _load_config(model_cls, path, what)
+    config = load_config(model_cls, path, what)
     found = read_header(weight_files(path, what))
     expected, tied = expected_tensors(model_cls, config)
     check_tensors(expected, tied, found, path, what)

@@ -17,6 +17,7 @@ The hand angles come from the value lists of the ``hour`` (0..11, or 1..12) and 
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import torch
 from torch import nn
@@ -93,20 +94,29 @@ class DialPrior(LlamaForCausalLM):
         )
         self.post_init()
 
-    @property
+    # read once from the config, on first use (not in __init__: from_pretrained builds the model on the
+    # meta device, and these are not weights)
+    @cached_property
     def vocab(self) -> Vocab:
         from .vocab import prior_vocab
 
         return prior_vocab(self.config)
 
+    @cached_property
+    def turns(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return hand_turns(self.vocab)
+
     def dial_embeds(self, condition_ids: torch.Tensor, start: int, length: int) -> torch.Tensor:
         """The hint added at input positions ``start .. start+length-1``: position p predicts code
-        cell p - n + 1 (n condition fields); positions that predict no cell get none."""
+        cell p - n + 1 (n condition fields); positions that predict no cell get none. Only those
+        cells go through the MLP (one a step when ``generate`` uses the cache)."""
         vocab = self.vocab
-        turns = hand_turns(vocab)
-        hint = self.dial(dial_features(condition_ids, vocab, turns).to(self.dial[0].weight.dtype))
-        hint = torch.nn.functional.pad(hint, (0, 0, vocab.num_cond - 1, 1))  # [B, seq_len, hidden]
-        return hint[:, start : start + length]
+        cells = torch.arange(start, start + length, device=condition_ids.device) - (vocab.num_cond - 1)
+        valid = (cells >= 0) & (cells < vocab.num_codes)
+        feats = dial_features(condition_ids, vocab, self.turns)[:, cells[valid]]
+        hint = feats.new_zeros(len(condition_ids), length, self.config.hidden_size)
+        hint[:, valid] = self.dial(feats.to(self.dial[0].weight.dtype)).to(hint.dtype)
+        return hint
 
     def forward(
         self,

@@ -16,7 +16,9 @@ from functools import partial
 from typing import Literal
 
 import torch
+from transformers import AutoModelForCausalLM
 
+from shared.loading import load_config
 from shared.training import TrainingArguments, arg, fit
 
 from .data import DEFAULT_MAX_VALUES, bits_per_token, infer_fields, load_tokens, make_batch, split_tensors
@@ -82,7 +84,7 @@ def parse_times(text: str) -> list[tuple[int, int]]:
 def start_vocab(path, data: Vocab) -> Vocab:
     """The vocabulary of the prior at ``path`` to fine-tune on tokens of vocabulary ``data``: same codebook
     and grid, and every value of the data's fields among the prior's, else a ValueError saying which."""
-    vocab = prior_vocab(load_prior(path))
+    vocab = prior_vocab(load_config(AutoModelForCausalLM, path, "prior"))  # its config: no weights read
     if (vocab.codebook_size, vocab.grid_shape) != (data.codebook_size, data.grid_shape):
         raise ValueError(
             f"the prior at {str(path)!r} models {vocab.codebook_size} codes on a {vocab.grid_shape} grid, the "
