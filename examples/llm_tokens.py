@@ -116,7 +116,7 @@ class LMTrainingArguments(TrainingArguments):
     # how the drawings are sampled and judged
     temperature: float = arg(1.0, "sampling temperature of the drawings")
     top_k: int | None = arg(None, "top-k of the drawings (default: off)")
-    reader: str = arg("", "clock reader folder (default: the shipped pipelines/weights/reader)")
+    reader: str = arg("", "clock reader folder (default: the shipped pipelines/weights/clock_pipeline/reader)")
 
     def __post_init__(self):
         if self.eval_every == 0:

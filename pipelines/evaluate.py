@@ -311,11 +311,11 @@ def evaluate_pipeline(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = ClockPipeline.from_pretrained(model)
-    reader = load_reader(reader_path)
+    reader = pipe.reader_or_default(reader_path)
     verifier = load_reader(verifier_path) if verifier_path else None
     report = {
         "model": str(model or "shipped default"),
-        "reader": str(reader_path or DEFAULT_READER),
+        "reader": str(reader_path or (f"{model}/reader" if model and pipe.reader else DEFAULT_READER)),
         "verifier": str(verifier_path) if verifier_path else None,
         **stage_metrics(pipe, reader, *real_clocks(data)),
     }
@@ -336,7 +336,9 @@ def evaluate_pipeline(
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="pipeline folder (default: the shipped weights)")
     p.add_argument("--out", default="out/eval", help="folder for report.json, report.md and grids")
-    p.add_argument("--reader", help="clock reader folder that judges (default: the shipped reader)")
+    p.add_argument(
+        "--reader", help="clock reader folder that judges (default: the pipeline's own reader, else the shipped one)"
+    )
     p.add_argument(
         "--verifier",
         help="clock reader folder: the pipeline redraws clocks it doubts (judge with a different --reader)",

@@ -59,7 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="redraw clocks the clock reader doubts show what was asked, keeping the surest of the attempts "
         "(default: on; ClockPipeline.draw's settings); --no-verify shows the prior's draws as they come",
     )
-    p.add_argument("--reader", help="clock reader for --verify (default: the shipped reader)")
+    p.add_argument(
+        "--reader", help="clock reader for --verify (default: the pipeline's own reader, else the shipped one)"
+    )
     p.add_argument(
         "--scale", type=int, default=2, help=f"enlarge each tile this many times in the grid (1..{MAX_SCALE})"
     )
@@ -129,12 +131,12 @@ def run(args: argparse.Namespace) -> None:
     if not args.prompts and not args.condition:
         raise ValueError('nothing to draw: give a prompt (e.g. "quarter past three") or --condition FIELD=VALUE')
     from pipelines.pipeline import ClockPipeline
-    from pipelines.reader import load_reader
 
     pipe = ClockPipeline.from_pretrained(args.model)
     requests = read_requests(pipe, args.prompts, args.condition)
     pipe.vocab.encode([c for _, c in requests])  # an unknown field or value: one line before drawing
-    verifier = load_reader(args.reader) if args.verify else None  # it checks the fields it reads, others count as shown
+    # it checks the fields it reads, others count as shown
+    verifier = pipe.reader_or_default(args.reader) if args.verify else None
     out, took = write_grid(
         pipe,
         requests,

@@ -2,7 +2,10 @@
 
 A pipeline is a folder, as in diffusers: ``model_index.json`` (grid shape, codebook size,
 condition fields, versions, sampling defaults) + ``tokenizer/`` (the stage-1 VQ-VAE) +
-``prior/`` (the stage-2 causal LM). The two stages meet only here, through token ids.
+``prior/`` (the stage-2 causal LM), and optionally ``reader/``: a reader of the pipeline's
+own images (``pipelines.reader.ClockReader``) that checks each drawing shows what was asked,
+and has it redrawn where it doubts it (``draw``), as diffusers' pipelines carry a safety
+checker. The two stages meet only here, through token ids.
 The prior's condition fields are whatever it was trained on: the clock pipeline's hour,
 minute and style fields, or a user's own label columns; a prompt is read against them
 (``shared.prompts.parse_prompt``), and ``generate(conditions={...})`` takes them directly.
@@ -16,19 +19,16 @@ import warnings
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
+from pipelines.reader import DEFAULT_READER, ClockReader, load_reader
 from shared.files import atomic_dir
 from shared.images import to_pil
 from shared.prompts import Prompt, parse_prompt
 from stage1_vqvae import VQVAEModel, load_tokenizer
 from stage2_prior import load_prior, prior_vocab, sample
-
-if TYPE_CHECKING:
-    from pipelines.reader import ClockReader
 
 DEFAULT_PIPELINE = Path(__file__).parent / "weights" / "clock_pipeline"
 INDEX = "model_index.json"
@@ -71,6 +71,7 @@ def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
     stages = {
         "tokenizer": [type(tokenizer).__module__.split(".")[0], type(tokenizer).__name__],
         "prior": ["transformers", type(prior).__name__],
+        "reader": ["pipelines", ClockReader.__name__],
     }
     for key, actual in stages.items():
         if key in index and index[key] != actual:
@@ -118,11 +119,21 @@ def check_request(prompts: int, num_images_per_prompt: int, max_images: int | No
 
 class ClockPipeline:
     """Draw clocks from prompts: ``ClockPipeline.from_pretrained()("a red clock at quarter past three")``,
-    or from conditions: ``pipe.generate({"hour": 3, "minute": 15, "face_color": "red"}, 8)``."""
+    or from conditions: ``pipe.generate({"hour": 3, "minute": 15, "face_color": "red"}, 8)``.
 
-    def __init__(self, tokenizer: VQVAEModel, prior, image_size: int | None = None, sampling: dict | None = None):
+    ``reader``: the pipeline's own reader (or None), its verifier by default (``draw``)."""
+
+    def __init__(
+        self,
+        tokenizer: VQVAEModel,
+        prior,
+        image_size: int | None = None,
+        sampling: dict | None = None,
+        reader: ClockReader | None = None,
+    ):
         self.tokenizer = tokenizer.eval()
         self.prior = prior.eval()
+        self.reader = reader.eval() if reader is not None else None
         self.image_size = image_size or tokenizer.config.image_size
         self.sampling = {**SAMPLING_DEFAULTS, **(sampling or {})}
         vocab = prior_vocab(prior)
@@ -149,9 +160,21 @@ class ClockPipeline:
         return self.prior.device
 
     def to(self, device) -> ClockPipeline:
-        self.tokenizer.to(device)
-        self.prior.to(device)
+        for model in self.components().values():
+            model.to(device)
         return self
+
+    def components(self) -> dict:
+        """``{folder name: model}``: the tokenizer, the prior and the reader where there is one."""
+        parts = {"tokenizer": self.tokenizer, "prior": self.prior}
+        return parts | ({"reader": self.reader} if self.reader is not None else {})
+
+    def reader_or_default(self, path: str | Path | None = None) -> ClockReader:
+        """The reader at ``path``, else the pipeline's own, else the clock reader shipped with qvae
+        (what ``qvae generate``, ``serve`` and ``evaluate`` check and judge with unless told)."""
+        if path is None and self.reader is not None:
+            return self.reader
+        return load_reader(path or DEFAULT_READER, device=self.device)
 
     @classmethod
     def from_pretrained(
@@ -162,9 +185,10 @@ class ClockPipeline:
     ) -> ClockPipeline:
         """Load a pipeline folder; with no argument, the default weights shipped with qvae.
 
-        Both stages go through the one strict loader (``shared.loading``): safetensors only, every
+        Every part goes through the one strict loader (``shared.loading``): safetensors only, every
         tensor checked against its config, computing in ``dtype`` (float32 unless asked, whatever
-        dtype the files store) on ``device``; ``model_index.json`` must agree with the stages.
+        dtype the files store) on ``device``; ``model_index.json`` must agree with the stages. The
+        reader is loaded where the index names one (an older folder without it has none).
         """
         path = Path(path) if path is not None else DEFAULT_PIPELINE
         if not (path / INDEX).is_file():
@@ -181,21 +205,23 @@ class ClockPipeline:
         tokenizer = _load(load_tokenizer, path / "tokenizer", "tokenizer", dtype, device)
         prior = _load(load_prior, path / "prior", "prior", dtype, device)
         _check_index(index, path, cls, tokenizer, prior)
-        return cls(tokenizer, prior, index.get("image_size"), index.get("sampling"))
+        reader = _load(load_reader, path / "reader", "reader", dtype, device) if "reader" in index else None
+        return cls(tokenizer, prior, index.get("image_size"), index.get("sampling"), reader)
 
     def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write the pipeline folder atomically (a crash never leaves half a pipeline).
 
-        ``dtype=torch.float16`` stores the weights at half the size (the shipped weights do);
-        ``from_pretrained`` loads them back into float32.
+        ``dtype=torch.float16`` stores the two stages at half the size (the shipped weights do;
+        the reader stays as it is); ``from_pretrained`` loads them back into float32.
         """
         with atomic_dir(path) as tmp:
-            for name, model in (("tokenizer", self.tokenizer), ("prior", self.prior)):
-                (copy.deepcopy(model).to(dtype) if dtype else model).save_pretrained(tmp / name)
+            for name, model in self.components().items():
+                (copy.deepcopy(model).to(dtype) if dtype and name != "reader" else model).save_pretrained(tmp / name)
             index = {
                 "_class_name": type(self).__name__,
                 "tokenizer": [type(self.tokenizer).__module__.split(".")[0], type(self.tokenizer).__name__],
                 "prior": ["transformers", type(self.prior).__name__],
+                **({"reader": ["pipelines", type(self.reader).__name__]} if self.reader is not None else {}),
                 "codebook_size": self.codebook_size,
                 "grid_shape": list(self.grid_shape),
                 "fields": [{"name": k, "values": list(v)} for k, v in self.fields.items()],
@@ -243,7 +269,7 @@ class ClockPipeline:
         conditions: Sequence[Mapping],
         num_images_per_prompt: int = 1,
         seed: int | None = None,
-        verifier: ClockReader | None = None,
+        verifier: ClockReader | bool | None = True,
         max_redraws: int = MAX_REDRAWS,
         min_confidence: float = MIN_CONFIDENCE,
         max_images: int | None = MAX_IMAGES,
@@ -251,7 +277,8 @@ class ClockPipeline:
     ) -> torch.Tensor:
         """Images ``[len(conditions) * n, 3, H, W]`` in ``[-1, 1]``, condition-major.
 
-        With a ``verifier`` (a clock reader), every clock that the reader is less than
+        With a ``verifier`` (a clock reader; ``True``, the default: the pipeline's own reader, where
+        it has one; ``None`` or ``False``: none), every clock that the reader is less than
         ``min_confidence`` sure shows what was asked (the time within ``TOLERANCE`` minutes, and
         each asked style field it reads: ``ClockReader.request_confidence``) is drawn again, at
         most ``max_redraws`` times, keeping the attempt it is surest of (as CLIP reranking did
@@ -261,7 +288,9 @@ class ClockPipeline:
         conditions = list(conditions)
         check_request(len(conditions), num_images_per_prompt, max_images)
         images = self.decode(self.generate_ids(conditions, num_images_per_prompt, seed=seed, **sampling))
-        if verifier is None:
+        if verifier is True:
+            verifier = self.reader
+        if verifier is None or verifier is False:
             return images
         rows = [c for c in conditions for _ in range(num_images_per_prompt)]
         confidence = verifier.request_confidence(images, rows)
@@ -300,7 +329,7 @@ class ClockPipeline:
         top_p: float | None = None,
         seed: int | None = None,
         min_p: float | None = None,
-        verifier: ClockReader | None = None,
+        verifier: ClockReader | bool | None = True,
         max_redraws: int = MAX_REDRAWS,
         max_images: int | None = MAX_IMAGES,
     ) -> list[Image.Image]:
@@ -308,7 +337,8 @@ class ClockPipeline:
 
         A prompt names a time and/or values of the pipeline's fields ("a red square clock at ten
         to six"); words it does not use are reported in a warning (``read_prompt`` returns them).
-        ``verifier``: a clock reader; clocks it doubts are redrawn (see ``draw``). A call draws at
+        ``verifier``: a clock reader (default: the pipeline's own); clocks it doubts are redrawn
+        (see ``draw``; ``None``: the prior's draws as they come). A call draws at
         most ``max_images`` clocks (``MAX_IMAGES``, 1024, unless raised; ``None``: no limit).
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)

@@ -42,7 +42,8 @@ from shared.training import TrainingArguments, arg, fit
 DIAL = 720  # minutes around the 12-hour dial
 TOLERANCE = 3
 TIME_FIELDS = ("hour", "minute")  # condition keys that are the time, scored by time accuracy instead
-DEFAULT_READER = Path(__file__).parent / "weights" / "reader"
+# the shipped reader is a part of the shipped clock pipeline: its verifier (ClockPipeline.draw)
+DEFAULT_READER = Path(__file__).parent / "weights" / "clock_pipeline" / "reader"
 
 
 class ClockReaderConfig(PretrainedConfig):
@@ -317,10 +318,12 @@ class LabelledImages(torch.utils.data.Dataset):
 
     def __init__(self, split, fields: Mapping[str, Sequence], size: int):
         self.split, self.size = split, size
-        self.time = {"hour", "minute"} <= set(fields)
+        self.time = set(TIME_FIELDS) <= set(fields)
         # value -> id, looked up once a row
         self.ids = {
-            name: {str(v): i for i, v in enumerate(vs)} for name, vs in fields.items() if name not in TIME_FIELDS
+            name: {str(v): i for i, v in enumerate(vs)}
+            for name, vs in fields.items()
+            if not (self.time and name in TIME_FIELDS)
         }
 
     def __len__(self):
@@ -452,10 +455,9 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     ds = with_validation(load_images(args.data), args.seed)
     names = [c.strip() for c in args.columns.split(",") if c.strip()]
     fields = {f.name: f.values for f in infer_fields(ds["train"], names)}
-    if ("hour" in fields) != ("minute" in fields):
-        raise ValueError("--columns names hour without minute (or minute without hour): the time needs both")
+    time = set(TIME_FIELDS) <= set(fields)  # else a lone hour or minute is a field like any other
     config = ClockReaderConfig(
-        image_size=size, width=args.width, fields={k: v for k, v in fields.items() if k not in TIME_FIELDS}
+        image_size=size, width=args.width, fields={k: v for k, v in fields.items() if not (time and k in TIME_FIELDS)}
     )
     return (
         config,

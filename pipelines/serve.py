@@ -74,7 +74,9 @@ def _gradio():
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="pipeline folder (default: the weights shipped with qvae)")
     p.add_argument(
-        "--reader", help="clock-reader folder for the captions and the redraw check (default: the shipped reader)"
+        "--reader",
+        help="clock-reader folder for the captions and the redraw check (default: the pipeline's own reader, "
+        "else the shipped one)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
@@ -237,9 +239,9 @@ def run(args: argparse.Namespace) -> None:
     if args.queue_size < 1:
         raise ValueError(f"--queue-size must be at least 1, got {args.queue_size}")
     from pipelines.pipeline import ClockPipeline
-    from pipelines.reader import load_reader
 
-    pipe, reader = ClockPipeline.from_pretrained(args.model), load_reader(args.reader)
+    pipe = ClockPipeline.from_pretrained(args.model)
+    reader = pipe.reader_or_default(args.reader)
     demo = build_demo(pipe, reader, args.max_images, args.queue_size)
     try:
         demo.launch(server_name=args.host, server_port=args.port, show_error=True, css=CSS)

@@ -1,6 +1,6 @@
 """``qvae train``: the whole chain, from nothing (or your labelled images) to a measured pipeline folder.
 
-data -> tokenizer -> token export -> prior -> pipeline folder -> (reader) -> evaluation
+data -> tokenizer -> token export -> prior -> reader -> pipeline folder -> evaluation
 -> sample grid, each stage under ``OUT/``. A stage whose output is already there is
 skipped, so a run stopped anywhere continues where it stopped when started again.
 
@@ -8,7 +8,9 @@ With ``--data DIR --conditions a,b`` the data is yours: an image folder with
 ``metadata.csv`` / ``metadata.jsonl`` (the ``datasets`` imagefolder convention) or a saved
 ``DatasetDict``; the prior is conditioned on the named label columns, and the pipeline
 it writes draws by those fields (``qvae generate --model OUT/pipeline --condition a=...``),
-and by time prompts too where they include hour and minute.
+and by time prompts too where they include hour and minute. A reader of those columns is
+trained on the folder and saved in the pipeline: it checks each drawing for what was asked
+and has the doubtful ones redrawn (``ClockPipeline.draw``), for the user's images, not ours.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from stage2_prior.data import DEFAULT_MAX_VALUES
 from stage2_prior.train import PriorTrainingArguments
 
 FINE_TUNE_LR = 5e-4  # the prior's peak learning rate when it starts from a pipeline (benchmarks/RESULTS.md)
+DATA_READER_STEPS = 1000  # the reader of a --data folder (benchmarks/RESULTS.md)
 DEMO_PROMPTS = [
     "quarter past three",
     "10:10",
@@ -105,7 +108,12 @@ class PipelineTrainingArguments:
     prior_batch_size: int = arg(PriorTrainingArguments.batch_size, "batch per process of the prior")
     prior_preset: str = arg(PriorTrainingArguments.preset, "size of the prior")
     baseline_steps: int = arg(0, "also train the conditional-VAE baseline for this many steps (0: skip)")
-    reader_steps: int = arg(0, "train a fresh clock reader for this many steps (0: use the shipped one)")
+    reader_steps: int | None = arg(
+        None,
+        "steps of the reader saved in the pipeline, which checks its drawings (it has doubtful ones redrawn) "
+        f"and judges its evaluation: with --data, a reader of its --conditions ({DATA_READER_STEPS} steps by "
+        "default; 0: none); else a fresh clock reader (default 0: the shipped one)",
+    )
     evaluate: bool = arg(True, "measure a clock pipeline with the clock reader at the end")
     mixed_precision: str = arg(TrainingArguments.mixed_precision, "auto, no, bf16 or fp16, for every stage")
     seed: int = arg(0, "seed of every stage")
@@ -225,6 +233,7 @@ def misfit(folder: Path, data_dir: Path, conditions: list[str], image_size: int)
 def train_all(a: PipelineTrainingArguments) -> dict:
     from pipelines.generate import write_grid
     from pipelines.pipeline import ClockPipeline
+    from pipelines.reader import load_reader
     from pipelines.token_export import export_tokens
     from shared.data import build_clock_dataset
     from stage1_vqvae import load_tokenizer
@@ -282,18 +291,12 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                     **settings("prior"),
                 )
             )
+    reader_dir = train_pipeline_reader(a, data_dir, image_size, settings("reader"), timings)
     pipe_dir = out / "pipeline"
-    with _stage("5/8 pipeline folder", False, timings):
-        ClockPipeline(tokenizer, load_prior(str(prior_dir))).save_pretrained(pipe_dir)
+    with _stage("6/8 pipeline folder", False, timings):
+        reader = load_reader(reader_dir) if reader_dir else None
+        ClockPipeline(tokenizer, load_prior(str(prior_dir)), reader=reader).save_pretrained(pipe_dir)
         print(f"pipeline written to {pipe_dir}")
-    reader_dir = None
-    if a.reader_steps:
-        from pipelines.reader import ReaderTrainingArguments, train_reader
-
-        reader_dir = out / "reader" / "model"
-        with _stage("6/8 clock reader", reader_dir.exists(), timings):
-            if not reader_dir.exists():
-                train_reader(ReaderTrainingArguments(steps=a.reader_steps, **settings("reader")))
     cvae_dir = None
     if a.baseline_steps:
         cvae_dir = out / "cvae" / "model"
@@ -310,7 +313,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
         from pipelines.evaluate import evaluate_pipeline
 
         with _stage("8/8 evaluation", False, timings):
-            report = evaluate_pipeline(pipe_dir, out / "eval", reader_dir, cvae_dir, data_dir)
+            report = evaluate_pipeline(pipe_dir, out / "eval", None, cvae_dir, data_dir)  # judged by its reader
             summary["evaluation"] = {
                 r["generator"] + " " + r["setting"]: round(r["accuracy"], 4) for r in report["rows"]
             }
@@ -320,6 +323,33 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     print("\n=== summary ===\n" + json.dumps(summary, indent=2))
     print(f"grid of generated clocks: {(out / 'clocks.png').resolve()}")
     return summary
+
+
+def train_pipeline_reader(
+    a: PipelineTrainingArguments, data_dir: Path, image_size: int, settings: dict, timings: dict
+) -> Path | None:
+    """The folder of the reader the pipeline carries (None: none): with ``--data``, one trained on its
+    condition columns; else the shipped clock reader, or a fresh one with ``--reader-steps``."""
+    from pipelines.reader import DEFAULT_READER, ReaderTrainingArguments, train_reader
+
+    steps = a.reader_steps if a.reader_steps is not None else (DATA_READER_STEPS if a.data else 0)
+    if not steps:
+        _stage("5/8 reader", "none asked" if a.data else "the shipped clock reader, kept", timings)
+        return None if a.data else DEFAULT_READER
+    source = {}
+    if a.data:
+        import datasets
+
+        rows = datasets.load_from_disk(str(data_dir))["train"].num_rows  # a small folder: a smaller batch
+        batch = min(ReaderTrainingArguments.batch_size, rows)
+        source = dict(
+            data=str(data_dir), columns=",".join(a.condition_names()), image_size=image_size, batch_size=batch
+        )
+    reader_dir = Path(settings["out"]) / "model"
+    with _stage("5/8 reader", reader_dir.exists(), timings):
+        if not reader_dir.exists():
+            train_reader(ReaderTrainingArguments(steps=steps, **source, **settings))
+    return reader_dir
 
 
 def demo_requests(pipe) -> list[tuple[str, dict]]:

@@ -8,7 +8,7 @@ from tiny_models import tiny_prior, tiny_tokenizer
 from pipelines import ClockPipeline
 from pipelines.cli import main
 from pipelines.evaluate import diversity, load_reader, time_accuracy, time_conditions
-from pipelines.reader import circular_error
+from pipelines.reader import DEFAULT_READER, ClockReader, ClockReaderConfig, circular_error
 from shared.clocks import render_clock
 from shared.images import to_tensor
 
@@ -41,6 +41,34 @@ def test_folder_layout_and_round_trip(pipe_dir):
     assert torch.equal(
         pipe.generate_ids([{"hour": 3, "minute": 15}], seed=0), fresh.generate_ids([{"hour": 3, "minute": 15}], seed=0)
     )
+
+
+def test_a_pipeline_carries_its_reader_and_checks_its_drawings_with_it(tmp_path):
+    torch.manual_seed(0)
+    reader = ClockReader(ClockReaderConfig(image_size=32, width=4))
+    ClockPipeline(tiny_tokenizer(), tiny_prior(), reader=reader).save_pretrained(tmp_path / "p", dtype=torch.float16)
+    assert json.loads((tmp_path / "p" / "model_index.json").read_text())["reader"] == ["pipelines", "ClockReader"]
+    pipe = ClockPipeline.from_pretrained(tmp_path / "p")
+    assert pipe.reader.dtype == torch.float32 and pipe.reader_or_default() is pipe.reader
+    for name, weight in reader.state_dict().items():  # kept as it was: half precision is for the stages only
+        assert torch.equal(pipe.reader.state_dict()[name], weight), name
+    asked = time_conditions([3, 7], [15, 40])
+    checked = pipe.draw(asked, 4, seed=0, max_redraws=2)
+    assert torch.equal(checked, pipe.draw(asked, 4, seed=0, verifier=pipe.reader, max_redraws=2))
+    # an untrained reader doubts every clock: the default redraws them, verifier=None does not
+    assert not torch.equal(checked, pipe.draw(asked, 4, seed=0, verifier=None))
+    (tmp_path / "p" / "reader" / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="reader"):
+        ClockPipeline.from_pretrained(tmp_path / "p")
+
+
+def test_a_pipeline_without_a_reader_draws_once_and_defaults_to_the_shipped_reader(pipe_dir):
+    pipe = ClockPipeline.from_pretrained(pipe_dir)
+    assert pipe.reader is None and "reader" not in json.loads((pipe_dir / "model_index.json").read_text())
+    asked = time_conditions([3], [15])
+    assert torch.equal(pipe.draw(asked, 2, seed=0), pipe.draw(asked, 2, seed=0, verifier=None))
+    shipped = load_reader(DEFAULT_READER)
+    assert pipe.reader_or_default().state_dict()["hour_head.weight"].equal(shipped.state_dict()["hour_head.weight"])
 
 
 def test_stages_that_disagree_are_refused(tmp_path):
@@ -122,7 +150,7 @@ def test_draw_with_a_verifier_redraws_only_the_doubtful_clocks():
     pipe, reader = ClockPipeline.from_pretrained(), load_reader()  # shipped weights
     hours, minutes = [11, 2, 0, 7], [2, 0, 16, 59]
     hot = {"temperature": 1.6, "min_p": 0.0, "guidance_scale": 1.0}  # a loose setting that misdraws often
-    plain = pipe.draw(time_conditions(hours, minutes), 6, seed=0, **hot)
+    plain = pipe.draw(time_conditions(hours, minutes), 6, seed=0, verifier=None, **hot)
     want_h, want_m = torch.tensor(hours).repeat_interleave(6), torch.tensor(minutes).repeat_interleave(6)
 
     def misread(images):
@@ -130,6 +158,7 @@ def test_draw_with_a_verifier_redraws_only_the_doubtful_clocks():
 
     assert misread(plain).sum() >= 3  # the test needs misdrawn clocks to mean anything
     verified = pipe.draw(time_conditions(hours, minutes), 6, seed=0, verifier=reader, max_redraws=3, **hot)
+    assert torch.equal(pipe.draw(time_conditions(hours, minutes), 6, seed=0, max_redraws=3, **hot), verified)
     assert misread(verified).sum() < misread(plain).sum()
     before, after = reader.confidence(plain, want_h, want_m), reader.confidence(verified, want_h, want_m)
     sure = before >= 0.8

@@ -59,9 +59,15 @@ def test_a_clock_folder_trains_the_time_heads(clock_folder, tmp_path):
     assert set(train_reader(args)[1]) >= {"time_accuracy", "mean_error_minutes"}
 
 
+def test_an_hour_without_a_minute_is_a_field_like_any_other(clock_folder, tmp_path):
+    config, train, val, _ = reader_data(folder_args(tmp_path / "r", clock_folder, "hour"))
+    assert [name for name, _ in config.fields] == ["hour"] and "hour" not in val
+    assert train[0]["fields"].shape == (1,)
+
+
 @pytest.mark.parametrize(
     "folder, columns, says",
-    [("glyphs", "character,colour", "no column 'colour'"), ("clock_folder", "hour", "hour without minute")],
+    [("glyphs", "character,colour", "no column 'colour'"), ("clock_folder", "hour,seconds", "no column 'seconds'")],
 )
 def test_bad_columns_are_refused_with_their_names(folder, columns, says, request, tmp_path, capsys):
     data = request.getfixturevalue(folder)

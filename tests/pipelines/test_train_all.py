@@ -29,13 +29,14 @@ def test_train_all_smoke_and_rerun_skips(tmp_path, capsys):
     ]
     assert main(argv) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert {"1/8 data", "2/8 tokenizer", "3/8 token export", "4/8 prior", "5/8 pipeline folder"} <= set(
+    assert {"1/8 data", "2/8 tokenizer", "3/8 token export", "4/8 prior", "6/8 pipeline folder"} <= set(
         summary["timings_s"]
     )
     assert json.loads((tmp_path / "run" / "tokenizer" / "metrics.json").read_text())["steps"] == 2
     assert json.loads((tmp_path / "run" / "prior" / "metrics.json").read_text())["steps"] == 2
     pipe = ClockPipeline.from_pretrained(tmp_path / "run" / "pipeline")
     assert len(pipe("3:15", num_images_per_prompt=2, seed=0)) == 2
+    assert "reader" in json.loads((tmp_path / "run" / "pipeline" / "model_index.json").read_text())  # the shipped one
     assert (tmp_path / "run" / "clocks.png").is_file()
     capsys.readouterr()
     assert main(argv) == 0

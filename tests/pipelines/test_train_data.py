@@ -34,6 +34,8 @@ FAST = [
     "8",
     "--prior-preset",
     "tiny",
+    "--reader-steps",  # no reader: its redraws of the closing grid would cost more than the rest
+    "0",
     "--no-evaluate",
     "--mixed-precision",
     "no",
@@ -47,12 +49,16 @@ def folder(tmp_path_factory):
 
 def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out), *FAST]) == 0
+    argv = ["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out), *FAST]
+    assert main([*argv, "--reader-steps", "2"]) == 0
     assert "from nothing: the shipped clock pipeline draws 64x64 images but the data's are 32x32" in (
         capsys.readouterr().out
     )
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32
+    # its verifier: a reader of the folder's time, at its size, not the shipped reader of our clocks
+    assert pipe.reader.fields == {} and pipe.reader.config.image_size == 32
+    assert json.loads((out / "reader" / "metrics.json").read_text())["steps"] == 2
     assert pipe.read_prompt("quarter past three").conditions == {"hour": 3, "minute": 15}
     assert len(pipe("ten to six", 2, seed=0)) == 2 and (out / "clocks.png").is_file()
 
@@ -120,12 +126,15 @@ def test_mixed_sizes_train_with_resize(tmp_path):
                 "--out",
                 str(out),
                 *FAST,
+                "--reader-steps",
+                "2",
             ]
         )
         == 0
     )
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert pipe.fields == {"label": ("a", "b")} and len(pipe.generate({"label": "b"}, 2, seed=0)) == 2
+    assert pipe.reader.fields == {"label": ["a", "b"]}
 
 
 def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, tmp_path, capsys):
@@ -165,4 +174,5 @@ def test_clocks_of_the_shipped_size_start_from_the_shipped_pipeline(tmp_path, ca
     assert "starting from the shipped clock pipeline" in capsys.readouterr().out
     shipped, tuned = ClockPipeline.from_pretrained(DEFAULT_PIPELINE), ClockPipeline.from_pretrained(out / "pipeline")
     assert not (out / "tokenizer").exists() and tuned.fields == shipped.fields
+    assert tuned.reader is None and shipped.reader is not None  # --reader-steps 0: none
     assert all(torch.equal(p, q) for p, q in zip(shipped.tokenizer.parameters(), tuned.tokenizer.parameters()))
