@@ -8,16 +8,11 @@ OUT=${1:?usage: ship_gpu.sh OUT [TRAIN_SIZE TOKENIZER_STEPS PRIOR_STEPS]}
 TRAIN_SIZE=${2:-150000}
 TOKENIZER_STEPS=${3:-6000}
 PRIOR_STEPS=${4:-8000}
-PY=${PY:-python3}
 cd "$(dirname "$0")/.."
-if ! $PY -c "import datasets" 2>/dev/null; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+source benchmarks/gpu_env.sh
 WORK=${WORK:-/tmp/ship}
 mkdir -p "$OUT"
-$PY -c "import torch, transformers, accelerate, datasets; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'datasets', datasets.__version__)" | tee "$OUT/log.txt"
+$PY -c "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" > "$OUT/log.txt"
 $PY -m pipelines.cli train --out "$WORK" --train-size "$TRAIN_SIZE" \
   --tokenizer-steps "$TOKENIZER_STEPS" --tokenizer-batch-size 256 \
   --tokenizer-config '{"codebook_size": 1024, "code_dim": 16, "cosine": true}' \

@@ -6,7 +6,9 @@ For a tokenizer that has to reconstruct images it never saw (not only clocks),
 ``source`` (the kind below: ``"icons"``, ``"photos"``, ``"pictures"`` or ``"text"``) and ``file``
 (the file the image came from: an image file, or the font file that drew the text). Nothing is
 downloaded: :func:`find_sources` walks :data:`SCAN_ROOTS` (``/usr/share``, ``/usr/lib``,
-``/usr/local``, this interpreter's site-packages and standard library) and sorts what it finds:
+``/usr/local``, this interpreter's site-packages and standard library; or the folders that the
+environment variable ``QVAE_IMAGE_MIX_ROOTS`` lists, separated by ``os.pathsep``, to build the same
+mix on a machine that the files were copied to) and sorts what it finds:
 
 - ``icons``: icon themes (``/usr/share/icons``, ``/usr/share/pixmaps``), one file per theme and
   icon name (the largest size; SVGs are skipped: no renderer here). Drawn whole, scaled to
@@ -113,6 +115,7 @@ HELD_OUT_SUBSTRINGS = (
     "timer",
 )
 HELD_OUT_WORDS = frozenset({"time", "times", "watch", "watches"})
+ROOTS_ENV = "QVAE_IMAGE_MIX_ROOTS"
 
 FEATURES = datasets.Features(
     {"image": datasets.Image(), "source": datasets.Value("string"), "file": datasets.Value("string")}
@@ -136,6 +139,8 @@ def is_held_out(path: str | os.PathLike) -> bool:
 
 
 def _default_roots() -> tuple[str, ...]:
+    if os.environ.get(ROOTS_ENV):  # another machine's files, copied over: the same mix there
+        return tuple(os.environ[ROOTS_ENV].split(os.pathsep))
     roots = ["/usr/share", "/usr/lib", "/usr/local/share", "/usr/local/lib"]
     try:
         roots += site.getsitepackages()

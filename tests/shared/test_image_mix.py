@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import shared.image_mix
 from shared.image_mix import KINDS, build_image_mix, find_sources, held_out_files, is_held_out, source_shares
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -154,6 +155,21 @@ def test_mix_is_deterministic_per_seed(fake_root):
     assert _digests(a["validation"]) == _digests(b["validation"])
     assert _digests(a["train"]) != _digests(c["train"])
     assert len(set(_digests(a["train"]))) == len(a["train"])  # no two images alike
+
+
+def test_a_copy_of_the_files_builds_the_same_mix(fake_root, tmp_path, monkeypatch):
+    """QVAE_IMAGE_MIX_ROOTS: the files copied to another machine (under a prefix) give the same mix."""
+    copy = tmp_path / "copied"
+    shutil.copytree(fake_root, copy / str(fake_root).lstrip("/"))
+    monkeypatch.setenv("QVAE_IMAGE_MIX_ROOTS", str(copy))
+    roots = shared.image_mix._default_roots()
+    assert roots == (str(copy),)
+    monkeypatch.setattr(shared.image_mix, "SCAN_ROOTS", roots)
+    here = build_image_mix(30, size=32, seed=2, sources=find_sources([str(fake_root)]))
+    there = build_image_mix(30, size=32, seed=2)
+    assert all(f.startswith(str(copy)) for f in there["train"]["file"])
+    for split in ("train", "validation"):
+        assert _digests(here[split]) == _digests(there[split])
 
 
 def test_source_shares_are_capped():
