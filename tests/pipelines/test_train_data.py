@@ -135,6 +135,11 @@ def test_mixed_sizes_train_with_resize(tmp_path):
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert pipe.fields == {"label": ("a", "b")} and len(pipe.generate({"label": "b"}, 2, seed=0)) == 2
     assert pipe.reader.fields == {"label": ["a", "b"]}
+    # a reader of labels alone checks the draws too: p(asked label), never a pass by default
+    drawn = pipe.draw([{"label": "b"}], 2, seed=0)
+    assert drawn.shape == (2, 3, 32, 32)
+    confidence = pipe.reader.request_confidence(drawn, [{"label": "b"}] * 2)
+    assert ((confidence > 0) & (confidence < 1)).all()
 
 
 def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, tmp_path, capsys):
