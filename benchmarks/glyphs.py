@@ -11,7 +11,7 @@ does, under ``--out``:
 3. ``qvae train-reader --data glyphs --columns character,font --out reader``;
 4. the reader on the real test glyphs (its own accuracy), then on ``--n`` generated images per
    (character, font) pair asked together, and per character and per font asked alone: how often
-   each asked field is honoured (``pipelines.reader.field_accuracy``);
+   each asked field is honoured (``pipelines.evaluate.fields_honoured``);
 5. ``report.json``, ``report.md`` and ``glyphs.png`` (real test glyphs over generated ones, a
    row per font).
 A finished step is skipped when run again (as ``qvae train`` skips its finished stages).
@@ -53,21 +53,13 @@ def step(name: str, done: bool, argv: list[str], timings: dict) -> None:
 
 
 def measure(pipe, reader, test: dict, n: int, seed: int) -> dict:
-    """The reader on real test glyphs, then on generated ones: each asked field honoured, by request kind."""
-    from pipelines.reader import field_accuracy, measure_reader
+    """The reader on real test glyphs, then on generated ones as drawn: each asked field honoured, by
+    request kind (every (character, font) pair, each character alone, each font alone)."""
+    from pipelines.evaluate import fields_honoured
+    from pipelines.reader import measure_reader
 
-    fields = pipe.fields
-    pairs = [{"character": c, "font": f} for c in fields["character"] for f in fields["font"]]
-    kinds = {
-        "character and font": pairs,
-        "character alone": [{"character": c} for c in fields["character"]],
-        "font alone": [{"font": f} for f in fields["font"]],
-    }
     out = {"real test glyphs": {k.removeprefix("field/"): v for k, v in measure_reader(reader, test).items()}}
-    for kind, requests in kinds.items():
-        images = pipe.draw(requests, n, seed=seed, verifier=None)  # as drawn
-        out[kind] = field_accuracy(reader, images, [r for r in requests for _ in range(n)])
-    return out
+    return out | fields_honoured(pipe, reader, n, seed, verifier=None)
 
 
 def picture(pipe, test: dict, reader_fields: dict, path: Path, seed: int) -> None:

@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from pipelines.evaluate import ALL_TIMES, style_fields, styled_requests
 from pipelines.pipeline import ClockPipeline
-from pipelines.reader import TIME_FIELDS, TOLERANCE, circular_error, fields_as_asked, load_reader
+from pipelines.reader import TOLERANCE, circular_error, fields_as_asked, load_reader
+from shared.time_prompts import TIME_FIELDS
 
 JUDGE = Path(__file__).parent / "judge_reader"
 REDRAWS = (0, 1, 2, 3, 5, 7, 11, 15)

@@ -24,7 +24,7 @@ COMMANDS = {
     "tokenize": ("pipelines.token_export", "turn a dataset or image folder into code ids (arrow, parquet, jsonl)"),
     "train": ("pipelines.train", "the whole chain: data (clocks, or --data yours), tokenizer, tokens, prior, pipeline"),
     "generate": ("pipelines.generate", "draw prompts (a time, style words) or --condition FIELD=VALUE into a grid"),
-    "evaluate": ("pipelines.evaluate", "measure a pipeline folder with the clock reader"),
+    "evaluate": ("pipelines.evaluate", "measure a pipeline folder with its reader: the time it draws, or each field"),
     "serve": ("pipelines.serve", "a local web page to type a time and see clocks (needs the web extra)"),
 }
 

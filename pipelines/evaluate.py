@@ -7,6 +7,10 @@ how often the time is still right and each asked field honoured, the tokenizer's
 PSNR and codebook usage on real test clocks, the prior's bits per token, and, side by
 side, the conditional-VAE baseline measured the same way. Writes ``report.json``,
 ``report.md`` and image grids.
+
+A pipeline that does not tell the time (a user's own labels, ``qvae train --data``) is measured
+by its reader instead (``evaluate_fields``): how often each asked field is read back as asked,
+with all fields asked together and each alone, beside the reader's accuracy on real test images.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pipelines.reader import (
     reader_accuracy,
 )
 from shared.images import make_grid, psnr, to_pil, to_tensor
+from shared.time_prompts import TIME_FIELDS
 
 ALL_TIMES = [(h, m) for h in range(12) for m in range(60)]
 DIVERSITY_TIMES = [(3, 15), (10, 10), (7, 40), (0, 0), (6, 30), (9, 45), (1, 5), (4, 50)]
@@ -226,7 +231,7 @@ def qvae_row(
 
 def style_fields(pipe, reader: ClockReader) -> list[str]:
     """The pipeline's condition fields that the reader can read (beyond the time)."""
-    return [f for f in pipe.fields if f in reader.fields and f not in ("hour", "minute")]
+    return [f for f in pipe.fields if f in reader.fields and f not in TIME_FIELDS]
 
 
 def styled_requests(pipe, fields: list[str], times, rng) -> list[dict]:
@@ -256,7 +261,7 @@ def styled_rows(pipe, reader: ClockReader, out: Path, seed: int, n: int = 720, b
         ]
     )
     time_row = reader_accuracy(reader, images, [c["hour"] for c in conditions], [c["minute"] for c in conditions])
-    captions = [", ".join(f"{v}" for k, v in c.items() if k not in ("hour", "minute")) for c in conditions[:60]]
+    captions = [", ".join(f"{v}" for k, v in c.items() if k not in TIME_FIELDS) for c in conditions[:60]]
     make_grid(to_pil(images[:60]), captions, ncols=10).save(out / "qvae_styles_asked.png")
     return {"n": n, "time_accuracy": time_row["accuracy"], "honoured": field_accuracy(reader, images, conditions)}
 
@@ -309,16 +314,18 @@ def evaluate_pipeline(
     from pipelines.pipeline import ClockPipeline
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     pipe = ClockPipeline.from_pretrained(model)
     reader = pipe.reader_or_default(reader_path)
     verifier = load_reader(verifier_path) if verifier_path else None
-    report = {
+    header = {
         "model": str(model or "shipped default"),
         "reader": str(reader_path or (f"{model}/reader" if model and pipe.reader else DEFAULT_READER)),
         "verifier": str(verifier_path) if verifier_path else None,
-        **stage_metrics(pipe, reader, *real_clocks(data)),
     }
+    if not set(TIME_FIELDS) <= set(pipe.fields):
+        return evaluate_fields(pipe, reader, out, header, data, seed, verifier, **sampling)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {**header, **stage_metrics(pipe, reader, *real_clocks(data))}
     report["rows"] = [
         qvae_row(pipe, reader, out, g, times, seed, n_diversity, verifier, str(verifier_path), **sampling)
         for g in guidance_scales
@@ -330,6 +337,74 @@ def evaluate_pipeline(
         report["styles_asked"] = styled
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(_markdown(report))
+    return report
+
+
+def readable_fields(pipe, reader: ClockReader) -> dict:
+    """The pipeline's fields (with their values) that ``reader`` reads; ValueError where it reads none."""
+    fields = {name: values for name, values in pipe.fields.items() if name in reader.fields}
+    if not fields:
+        raise ValueError(
+            f"the reader reads none of the pipeline's fields ({', '.join(pipe.fields)}): give --reader a reader "
+            "of them (qvae train-reader --data DIR --columns ...)"
+        )
+    return fields
+
+
+def fields_honoured(pipe, reader: ClockReader, n: int = 4, seed: int = 0, max_requests: int = 256, **draw) -> dict:
+    """How often each asked field is honoured (its value read back by ``reader``), by kind of request:
+    every field the reader reads asked together (each combination of values, or ``max_requests``
+    combinations at random where there are more), then each field asked alone (each of its values);
+    ``n`` images a request, drawn with ``draw`` (e.g. ``verifier=None``: as drawn)."""
+    import itertools
+    import math
+    import random
+
+    fields = readable_fields(pipe, reader)
+    if math.prod(len(v) for v in fields.values()) <= max_requests:
+        combos = list(itertools.product(*fields.values()))
+    else:
+        rng = random.Random(seed)
+        combos = [tuple(rng.choice(v) for v in fields.values()) for _ in range(max_requests)]
+    kinds = {" and ".join(fields): [dict(zip(fields, c)) for c in combos]} if len(fields) > 1 else {}
+    kinds |= {f"{name} alone": [{name: v} for v in values] for name, values in fields.items()}
+    out = {}
+    for kind, requests in tqdm(kinds.items(), desc="fields asked", leave=False):
+        images = pipe.draw(requests, n, seed=seed, max_images=None, **draw)
+        out[kind] = field_accuracy(reader, images, [r for r in requests for _ in range(n)])
+    return out
+
+
+def evaluate_fields(
+    pipe, reader: ClockReader, out: Path, header: dict, data=None, seed: int = 0, verifier=None, n: int = 4, **sampling
+) -> dict:
+    """The report of a pipeline that does not tell the time (a user's own labels): the reader on the
+    data's real test images, then each field honoured by kind of request (``fields_honoured``)."""
+    from pipelines.reader import LabelledImages, measure_reader
+
+    readable_fields(pipe, reader)  # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    report = {**header, "reader_on_real_images": None}
+    if data:
+        from shared.data import load_images
+
+        splits = load_images(data)
+        test = splits["test"] if "test" in splits else splits[list(splits)[-1]]
+        real = LabelledImages(test, reader.fields, reader.config.image_size).batch()
+        report["reader_on_real_images"] = {
+            k.removeprefix("field/"): v for k, v in measure_reader(reader, real).items() if k.startswith("field/")
+        }
+    report["honoured"] = fields_honoured(pipe, reader, n, seed, verifier=verifier, **sampling)
+    lines = ["# qvae evaluation", "", f"Model: `{report['model']}`  ", f"Reader: `{report['reader']}`", ""]
+    names = [n for n in reader.fields if any(n in row for row in report["honoured"].values())]
+    lines += ["| asked | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    rows = {"real test images (the reader alone)": report["reader_on_real_images"] or {}, **report["honoured"]}
+    for kind, acc in rows.items():
+        lines.append(f"| {kind} | " + " | ".join(f"{acc[n]:.1%}" if n in acc else "-" for n in names) + " |")
+    drawn = f"redrawn while {report['verifier']} doubts them" if verifier is not None else "as drawn"
+    lines += ["", f"Each field honoured: its value read back by the reader, {n} images a request, {drawn}."]
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text("\n".join(lines) + "\n")
     return report
 
 
@@ -365,7 +440,7 @@ def run(args: argparse.Namespace) -> None:
         for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("min_p", args.min_p))
         if v is not None
     }
-    report = evaluate_pipeline(
+    evaluate_pipeline(
         args.model,
         args.out,
         args.reader,
@@ -377,5 +452,5 @@ def run(args: argparse.Namespace) -> None:
         verifier_path=args.verifier,
         **sampling,
     )
-    print(_markdown(report))
+    print((Path(args.out) / "report.md").read_text())
     print(f"report written to {Path(args.out).resolve()}/report.md")

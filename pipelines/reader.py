@@ -37,11 +37,11 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from shared.clocks import HELD_OUT_STYLE, STYLE_FIELDS, is_held_out, random_style, render_clock
 from shared.loading import load_pretrained
+from shared.time_prompts import TIME_FIELDS
 from shared.training import TrainingArguments, arg, fit
 
 DIAL = 720  # minutes around the 12-hour dial
 TOLERANCE = 3
-TIME_FIELDS = ("hour", "minute")  # condition keys that are the time, scored by time accuracy instead
 # the shipped reader is a part of the shipped clock pipeline: its verifier (ClockPipeline.draw)
 DEFAULT_READER = Path(__file__).parent / "weights" / "clock_pipeline" / "reader"
 

@@ -36,7 +36,7 @@ import random
 from shared.clocks import CLOCK_FIELDS
 from shared.errors import UserError
 from shared.prompts import parse_prompt
-from shared.time_prompts import format_time
+from shared.time_prompts import TIME_FIELDS, format_time
 
 MAX_IMAGES = 64
 QUEUE_SIZE = 32
@@ -164,7 +164,7 @@ def prepare(prompt: str, seed, randomize: bool, fields=CLOCK_FIELDS) -> tuple[in
         return seed, f"⚠️ {e}"
     c = read.conditions
     said = [format_time(c["hour"], c["minute"])] if "hour" in c else []
-    said += [f"{k.replace('_', ' ')} {v}" for k, v in c.items() if k not in ("hour", "minute")]
+    said += [f"{k.replace('_', ' ')} {v}" for k, v in c.items() if k not in TIME_FIELDS]
     unused = f" (not used: {', '.join(read.unused)})" if read.unused else ""
     return seed, f"**{', '.join(said)}**, read from {prompt.strip()!r}{unused}, seed {seed}"
 
@@ -176,7 +176,7 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES, queue_size: int = QUE
     gr = _gradio()
     generate = make_generate(pipe, reader, max_images)
     size = pipe.image_size
-    style_words = ", ".join(w.replace("_", " ") for w in pipe.fields if w not in ("hour", "minute")) or "none"
+    style_words = ", ".join(w.replace("_", " ") for w in pipe.fields if w not in TIME_FIELDS) or "none"
     # every clock sent is a PNG in gradio's cache (about 12 KB on disk): drop those an hour old,
     # hourly, or a server that runs for weeks fills the disk
     with gr.Blocks(title="qvae: clocks from time prompts", delete_cache=(3600, 3600)) as demo:

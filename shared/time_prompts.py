@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+TIME_FIELDS = ("hour", "minute")  # the condition fields a parsed time fills
+
 ACCEPTED = (
     'accepted forms: "3:45", "03:45", "15:45", "3.45", "3:45 pm", "7h05", "3 o\'clock", '
     '"quarter past three", "half past seven", "ten to six", "three forty-five", "noon", "midnight"'

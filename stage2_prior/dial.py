@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from .vocab import Vocab
+from .vocab import TIME_FIELDS, Vocab
 
 HARMONICS = (1, 2, 4)
 NUM_FEATURES = 3 + 2 * (1 + 2 + 2 + 2 * len(HARMONICS))  # cell (x, y, r); per hand: given, angle, offsets, harmonics
@@ -33,7 +33,7 @@ def hand_turns(vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Per token id, the fraction of a turn of the hour value (``[size]``, -1 where the id is not
     an hour value) and of the minute value; None when the vocabulary has no numeric hour and
     minute fields."""
-    if not {"hour", "minute"} <= set(vocab.names):
+    if not {f.name for f in TIME_FIELDS} <= set(vocab.names):
         return None
     turns = []
     for name, period in (("hour", 12), ("minute", 60)):

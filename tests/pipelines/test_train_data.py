@@ -11,6 +11,8 @@ from PIL import Image
 
 from pipelines.cli import main
 from pipelines.pipeline import ClockPipeline
+from pipelines.reader import DEFAULT_READER
+from pipelines.train import data_image_size
 
 TINY = json.dumps(
     {
@@ -109,7 +111,7 @@ def test_bad_folders_are_refused_in_one_line_and_nothing_is_written(tmp_path, ca
     assert not (out / "data").exists() and not (out / "tokenizer").exists()
 
 
-def test_mixed_sizes_train_with_resize(tmp_path):
+def test_mixed_sizes_train_with_resize(tmp_path, capsys):
     root = _flat_folder(tmp_path, [{"label": "ab"[i % 2]} for i in range(40)], [32] * 20 + [48] * 20)
     out = tmp_path / "run"
     assert (
@@ -125,13 +127,24 @@ def test_mixed_sizes_train_with_resize(tmp_path):
                 "32",
                 "--out",
                 str(out),
-                *FAST,
+                *[arg for arg in FAST if arg != "--no-evaluate"],
                 "--reader-steps",
                 "2",
             ]
         )
         == 0
     )
+    # evaluated by its own reader: the label asked, honoured how often, in the report and the summary
+    report = json.loads((out / "eval" / "report.json").read_text())
+    assert set(report["honoured"]) == {"label alone"} and 0 <= report["honoured"]["label alone"]["label"] <= 1
+    assert set(report["reader_on_real_images"]) == {"label"} and report["reader"] == f"{out / 'pipeline'}/reader"
+    assert "| label alone |" in (out / "eval" / "report.md").read_text()
+    assert json.loads((out / "summary.json").read_text())["evaluation"] == report["honoured"]
+    # judged by a reader of other fields (the shipped clock reader): refused in one line, nothing written
+    argv = ["evaluate", "--model", str(out / "pipeline"), "--reader", str(DEFAULT_READER), "--out", str(tmp_path / "e")]
+    assert main(argv) == 2
+    assert "the reader reads none of the pipeline's fields (label)" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert pipe.fields == {"label": ("a", "b")} and len(pipe.generate({"label": "b"}, 2, seed=0)) == 2
     assert pipe.reader.fields == {"label": ["a", "b"]}
@@ -170,13 +183,17 @@ def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, t
         assert not (bad / "tokens").exists() and not (bad / "prior").exists()
 
 
-def test_clocks_of_the_shipped_size_start_from_the_shipped_pipeline(tmp_path, capsys):
+@pytest.mark.parametrize("size", [64, 96])
+def test_clocks_start_from_the_shipped_pipeline_larger_ones_shrunk(tmp_path, capsys, size):
     from pipelines.pipeline import DEFAULT_PIPELINE
 
-    data = write_clock_folder(tmp_path / "clocks", 24, 6, 6, size=64, seed=2)
+    data = write_clock_folder(tmp_path / "clocks", 24, 6, 6, size=size, seed=2)
     out = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(out), *FAST]) == 0
-    assert "starting from the shipped clock pipeline" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "starting from the shipped clock pipeline" in said
+    assert ("shrinking them to 64x64" in said) == (size > 64)
+    assert data_image_size(out / "data") == 64
     shipped, tuned = ClockPipeline.from_pretrained(DEFAULT_PIPELINE), ClockPipeline.from_pretrained(out / "pipeline")
     assert not (out / "tokenizer").exists() and tuned.fields == shipped.fields
     assert tuned.reader is None and shipped.reader is not None  # --reader-steps 0: none
