@@ -390,17 +390,21 @@ def evaluate_fields(
 
         splits = load_images(data)
         test = splits["test"] if "test" in splits else splits[list(splits)[-1]]
+        known = {name: {str(v) for v in values} for name, values in reader.fields.items()}
+        test = test.filter(  # rows of a value the reader never saw cannot be scored
+            lambda *row: all(str(v) in known[name] for name, v in zip(known, row)), input_columns=list(known)
+        )
         real = LabelledImages(test, reader.fields, reader.config.image_size).batch()
         report["reader_on_real_images"] = {
             k.removeprefix("field/"): v for k, v in measure_reader(reader, real).items() if k.startswith("field/")
         }
     report["honoured"] = fields_honoured(pipe, reader, n, seed, verifier=verifier, **sampling)
     lines = ["# qvae evaluation", "", f"Model: `{report['model']}`  ", f"Reader: `{report['reader']}`", ""]
-    names = [n for n in reader.fields if any(n in row for row in report["honoured"].values())]
+    names = [name for name in reader.fields if any(name in row for row in report["honoured"].values())]
     lines += ["| asked | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     rows = {"real test images (the reader alone)": report["reader_on_real_images"] or {}, **report["honoured"]}
     for kind, acc in rows.items():
-        lines.append(f"| {kind} | " + " | ".join(f"{acc[n]:.1%}" if n in acc else "-" for n in names) + " |")
+        lines.append(f"| {kind} | " + " | ".join(f"{acc[name]:.1%}" if name in acc else "-" for name in names) + " |")
     drawn = f"redrawn while {report['verifier']} doubts them" if verifier is not None else "as drawn"
     lines += ["", f"Each field honoured: its value read back by the reader, {n} images a request, {drawn}."]
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -145,6 +145,25 @@ def test_mixed_sizes_train_with_resize(tmp_path, capsys):
     assert main(argv) == 2
     assert "the reader reads none of the pipeline's fields (label)" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
+    # real test images of a label the reader never saw are left out of its score, not a crash
+    import datasets
+
+    images = [Image.new("RGB", (32, 32), c) for c in ("red", "blue", "green")]
+    test = datasets.Dataset.from_dict({"image": images, "label": ["a", "b", "c"]}).cast_column(
+        "image", datasets.Image()
+    )
+    datasets.DatasetDict({"test": test}).save_to_disk(tmp_path / "with_c")
+    argv = [
+        "evaluate",
+        "--model",
+        str(out / "pipeline"),
+        "--data",
+        str(tmp_path / "with_c"),
+        "--out",
+        str(tmp_path / "e"),
+    ]
+    assert main(argv) == 0
+    assert set(json.loads((tmp_path / "e" / "report.json").read_text())["reader_on_real_images"]) == {"label"}
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert pipe.fields == {"label": ("a", "b")} and len(pipe.generate({"label": "b"}, 2, seed=0)) == 2
     assert pipe.reader.fields == {"label": ["a", "b"]}
