@@ -224,7 +224,7 @@ def start_pipeline(a: PipelineTrainingArguments, data_dir: Path, image_size: int
             raise ValueError(f"--start-from {a.start_from!r}: {unfit}")
         return folder
     print(
-        f"training both stages from nothing: the shipped clock pipeline {unfit}"
+        f"training both stages from nothing, as the shipped clock pipeline does not fit the data: {unfit}"
         if unfit
         else f"starting from the shipped clock pipeline ({folder}): its tokenizer as it is, its prior fine-tuned "
         "(--start-from none trains both from nothing)"
@@ -243,14 +243,11 @@ def misfit(folder: Path, train, conditions: list[str], image_size: int | None = 
     if not (folder / INDEX).is_file():
         return f"no pipeline at {str(folder)!r} (expected {INDEX}, tokenizer/ and prior/)"
     index = json.loads((folder / INDEX).read_text())
-    fields = [f["name"] for f in index.get("fields", [])]
-    if set(conditions) - set(fields):
-        return (
-            f"is conditioned on {', '.join(fields)} and cannot learn {', '.join(sorted(set(conditions) - set(fields)))}"
-        )
     size = index.get("image_size")
     if image_size is not None and size != image_size:
-        return f"draws {size}x{size} images but the data's are {image_size}x{image_size} (--resize --image-size {size})"
+        return (
+            f"it draws {size}x{size} images but the data's are {image_size}x{image_size} (--resize --image-size {size})"
+        )
     data = Vocab(index["codebook_size"], index["grid_shape"], infer_fields(train, conditions))
     try:
         start_vocab(folder / "prior", data)

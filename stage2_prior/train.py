@@ -83,12 +83,18 @@ def parse_times(text: str) -> list[tuple[int, int]]:
 
 def start_vocab(path, data: Vocab) -> Vocab:
     """The vocabulary of the prior at ``path`` to fine-tune on tokens of vocabulary ``data``: same codebook
-    and grid, and every value of the data's fields among the prior's, else a ValueError saying which."""
+    and grid, every field of the data's among the prior's with each of its values, else a ValueError saying
+    which."""
     vocab = prior_vocab(load_config(AutoModelForCausalLM, path, "prior"))  # its config: no weights read
     if (vocab.codebook_size, vocab.grid_shape) != (data.codebook_size, data.grid_shape):
         raise ValueError(
             f"the prior at {str(path)!r} models {vocab.codebook_size} codes on a {vocab.grid_shape} grid, the "
             f"tokens have {data.codebook_size} on {data.grid_shape}: tokenize with that prior's tokenizer"
+        )
+    missing = [f.name for f in data.fields if f.name not in vocab.names]
+    if missing:
+        raise ValueError(
+            f"the prior at {str(path)!r} is conditioned on {', '.join(vocab.names)} and cannot learn {', '.join(missing)}"
         )
     for f in data.fields:
         known = {str(v).lower() for v in vocab.field(f.name).values}

@@ -53,8 +53,9 @@ def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path, ca
     out = tmp_path / "run"
     argv = ["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out), *FAST]
     assert main([*argv, "--reader-steps", "2"]) == 0
-    assert "from nothing: the shipped clock pipeline draws 64x64 images but the data's are 32x32" in (
-        capsys.readouterr().out
+    assert (
+        "from nothing, as the shipped clock pipeline does not fit the data: it draws 64x64 images but the data's are 32x32"
+        in (capsys.readouterr().out)
     )
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32

@@ -97,7 +97,7 @@ def test_fine_tune_keeps_the_start_and_its_fields(tokens, tmp_path):
     "codebook, fields, message",
     [
         (32, ("hour", "minute"), "models 32 codes on a (4, 4) grid, the tokens have 16"),
-        (16, ("hour",), "unknown condition field 'minute'"),
+        (16, ("hour",), "is conditioned on hour and cannot learn minute"),
         (16, ("hour6", "minute"), "has no value 6 in its field .hour."),
     ],
 )
