@@ -394,12 +394,6 @@ class ReaderTrainingArguments(TrainingArguments):
     )
     columns: str = arg("hour,minute", "with --data: comma-separated label columns to read (one head each)")
     field_weight: float = arg(2.0, "weight of the mean style-field loss beside the time loss")
-    init_from: str | None = arg(
-        None,
-        "start from this reader's weights (its convolutions, trunk and time heads; it must have the same "
-        "--width and --image-size): a reader of other clocks learns a new renderer in fewer steps. The "
-        "heads of the fields start fresh",
-    )
     val_size: int = arg(1000, "clocks in the fixed validation set (the same for every seed)")
 
     def __post_init__(self):
@@ -473,20 +467,6 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     )
 
 
-def start_from(model: ClockReader, path) -> ClockReader:
-    """``model`` with the weights of the reader at ``path``, all but its field heads (whose values may
-    differ); ValueError where the two differ in width or image size."""
-    start = load_reader(path)
-    if (start.config.width, start.config.image_size) != (model.config.width, model.config.image_size):
-        raise ValueError(
-            f"the reader at {str(path)!r} has width {start.config.width} at {start.config.image_size} px; this one "
-            f"{model.config.width} at {model.config.image_size} px: pass --width and --image-size to match"
-        )
-    shared = {k: v for k, v in start.state_dict().items() if not k.startswith("field_heads.")}
-    model.load_state_dict(shared, strict=False)
-    return model
-
-
 def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
     """Train a reader from scratch through ``fit`` (on freshly rendered clocks, or a labelled folder with
     ``--data``); saved to ``args.out/model``. Returns ``(model, metrics)``: the last evaluation on the
@@ -511,11 +491,7 @@ def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
     def evaluate(model, step):
         return measure_reader(model, val, held_out)
 
-    def make_model():
-        model = ClockReader(config)
-        return start_from(model, args.init_from) if args.init_from else model
-
-    model, metrics = fit(args, make_model, train, compute_loss, evaluate, name="clock_reader")
+    model, metrics = fit(args, lambda: ClockReader(config), train, compute_loss, evaluate, name="clock_reader")
     return model.eval(), metrics
 
 

@@ -215,20 +215,3 @@ def test_saved_reader_round_trips_with_its_fields(tmp_path):
     # a time-only reader folder (no fields in its config) still loads, with no field heads
     tiny_reader(None).save_pretrained(tmp_path / "time_only")
     assert load_reader(tmp_path / "time_only").fields == {}
-
-
-def test_a_reader_starts_from_another_but_for_its_field_heads(tmp_path):
-    from pipelines.reader import start_from
-
-    tiny_reader(STYLE_FIELDS, seed=1).save_pretrained(tmp_path / "start")
-    fresh = tiny_reader({"shape": list(STYLE_FIELDS["shape"])}, seed=2)
-    head = fresh.field_heads["shape"].weight.clone()
-    started, start = start_from(fresh, tmp_path / "start"), load_reader(tmp_path / "start")
-    own = started.state_dict()
-    for name, value in start.state_dict().items():
-        if not name.startswith("field_heads."):
-            assert torch.equal(own[name], value), name
-    assert torch.equal(started.field_heads["shape"].weight, head)  # the same values, maybe in another order
-    wider = ClockReader(ClockReaderConfig(image_size=32, width=8, fields=None))
-    with pytest.raises(ValueError, match="has width 4 at 32 px; this one 8 at 32 px"):
-        start_from(wider, tmp_path / "start")
