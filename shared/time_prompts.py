@@ -164,6 +164,7 @@ def _normalize(text: str) -> str:
     t = re.sub(r"\bp\.\s?m\.?", "pm", t)
     t = re.sub(r"o['’ ]?\s?clock", " oclock", t)
     t = re.sub(r"\bmid-?day\b", "noon", t)
+    t = re.sub(r"['’]til\b", "til", t)  # quarter 'til six
     t = re.sub(r"\b(\w+)['’]s\b", r"\1 is", t)
     t = re.sub(r"(\d)\s*(am|pm)\b", r"\1 \2", t)
     return t

@@ -45,6 +45,8 @@ KNOWN = {
     "quarter after three": (3, 15),
     "5 to 3": (2, 55),
     "quarter til four": (3, 45),
+    "quarter 'til six": (5, 45),
+    "ten ’til 3": (2, 50),
     "twelve thirty": (0, 30),
     "15h30": (3, 30),
     "2:30 P.M.": (2, 30),
