@@ -5,7 +5,10 @@
 fields: names and value lists) beside a time (``parse_time``, when the fields include
 ``hour`` and ``minute``). A value word goes to the field whose name stands next to it
 ("red hands" -> ``hand_color``, "blue background" -> ``background_color``, "roman
-numerals" -> ``numerals``), else to the first field that has it ("red" -> ``face_color``).
+numerals" -> ``numerals``), else to the first field that has it ("red" -> ``face_color``),
+but to none beside the name of a field that lacks it ("thin hands": rims are thin, hands are
+not; reported unused). ``SYNONYMS`` read variants as values ("gray", "octagonal", "crimson" ->
+"red"), unless the word is itself a value of the fields.
 A yes/no field is set by its name ("with a seconds hand" -> yes, "no seconds hand" -> no),
 and vague values (none, no, yes, and words of a time such as "minutes") only next to their
 field's name ("no numerals", "minutes ticks").
@@ -66,6 +69,21 @@ SYNONYMS = {
     "numbers": "numerals",
     "digits": "numerals",
     "roman-numeral": "roman",
+    "octagonal": "octagon",
+    "hexagonal": "hexagon",
+    # colours near a palette colour, read as it
+    "crimson": "red",
+    "scarlet": "red",
+    "gold": "yellow",
+    "golden": "yellow",
+    "ivory": "cream",
+    "beige": "cream",
+    "silver": "grey",
+    "turquoise": "teal",
+    "cyan": "teal",
+    "aqua": "teal",
+    "violet": "purple",
+    "magenta": "pink",
 }
 _STRIP = ".,!?;:\"'“”‘’()[]{}"
 
@@ -101,7 +119,10 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
     if not isinstance(text, str):
         raise TypeError(f"a prompt is a string, got {type(text).__name__}")
     tokens = text.split()
-    words = [SYNONYMS.get(w, w) for w in (t.strip(_STRIP).lower() for t in tokens)]
+    raw = [t.strip(_STRIP).lower() for t in tokens]
+    # a synonym is read as its value unless the word is itself a value of these fields
+    values = {w for vs in fields.values() for v in vs for w in _value_words(v)}
+    words = [w if w in values else SYNONYMS.get(w, w) for w in raw]
     used = [False] * len(words)
     result = Prompt(text)
     names = {name: _name_words(name) for name in fields}
@@ -164,6 +185,9 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
         elif vw[0] in VAGUE or (timed and _is_time_word(vw[0])):  # "minutes": a time word unless named
             i += 1
             continue
+        elif any(near(i, len(vw), n) for n in word_fields if n not in {c[0] for c in candidates}):
+            i += len(vw)  # next to another field's name that has no such value ("thin hands"): not used
+            continue
         else:
             name, value = candidates[0]
         result.conditions[name] = value
@@ -180,16 +204,17 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
             for j in hits + before:
                 used[j] = True
 
-    rest = [(t, w) for t, w, u in zip(tokens, words, used) if not u]
-    result.unused = [w for _, w in rest if w and w not in CONNECTIVES and not _is_time_word(w)]
-    time_text = " ".join(t for t, w in rest if w not in result.unused and w not in CONNECTIVES - FILLER)
+    rest = [j for j, u in enumerate(used) if not u]
+    unused = [j for j in rest if words[j] and words[j] not in CONNECTIVES and not _is_time_word(words[j])]
+    result.unused = [raw[j] for j in unused]  # as typed, not as a synonym read it
+    time_text = " ".join(tokens[j] for j in rest if j not in unused and words[j] not in CONNECTIVES - FILLER)
     if timed and any(w not in FILLER | CONNECTIVES for w in time_text.lower().split()):
         hour, minute = parse_time(time_text)
         result.conditions.update(hour=hour, minute=minute)
     elif timed and not result.conditions:
         parse_time(text)  # neither a time nor a field: refuse with the time parser's message
     elif not timed:
-        result.unused += [w for _, w in rest if w and w not in result.unused and w not in CONNECTIVES | FILLER]
+        result.unused += [raw[j] for j in rest if words[j] and j not in unused and words[j] not in CONNECTIVES | FILLER]
     if not result.conditions:
         raise ValueError(f"cannot read {text!r}: it names no value of this pipeline's fields ({', '.join(fields)})")
     return result

@@ -32,6 +32,11 @@ CLOCK = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
             {"background_style": "stripes", "face_color": "navy", "rim": "thick"},
         ),
         ("gray clock without ticks, ten to six", {"face_color": "grey", "ticks": "none", "hour": 5, "minute": 50}),
+        ("an octagonal clock at 2:30", {"shape": "octagon", "hour": 2, "minute": 30}),
+        (
+            "a crimson clock with gold hands, 7:07",
+            {"face_color": "red", "hand_color": "yellow", "hour": 7, "minute": 7},
+        ),
     ],
 )
 def test_style_words_beside_the_time(text, conditions):
@@ -61,6 +66,21 @@ def test_a_style_phrase_reads_back_as_its_labels():
 def test_unknown_words_are_reported_not_dropped():
     prompt = parse_prompt("a banana clock in mauve at 3:45", CLOCK)
     assert prompt.conditions == {"hour": 3, "minute": 45} and prompt.unused == ["banana", "mauve"]
+
+
+def test_a_value_beside_another_fields_name_is_not_given_to_its_own_field():
+    # "thin" is a rim, not a hand shape: thin hands cannot be drawn, and are not read as a thin rim
+    prompt = parse_prompt("a clock with thin hands at 3:33", CLOCK)
+    assert prompt.conditions == {"hour": 3, "minute": 33} and prompt.unused == ["thin"]
+    prompt = parse_prompt("a clock with a red second hand at 1:10", CLOCK)
+    assert prompt.conditions == {"second_hand": "yes", "hour": 1, "minute": 10} and prompt.unused == ["red"]
+
+
+def test_synonyms_give_way_to_the_fields_own_values():
+    fields = {"color": ("gray", "crimson"), "shape": ("octagonal", "round")}
+    assert parse_prompt("a gray octagonal", fields).conditions == {"color": "gray", "shape": "octagonal"}
+    prompt = parse_prompt("a scarlet round", fields)  # read as red, which these fields lack: reported as typed
+    assert prompt.conditions == {"shape": "round"} and prompt.unused == ["scarlet"]
 
 
 def test_no_time_and_no_field_is_refused_as_before():
