@@ -27,13 +27,12 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from pipelines.pipeline import DEFAULT_PIPELINE
 from pipelines.reader import RenderedClocks, load_reader, reader_accuracy
 from shared.clocks import HELD_OUT_STYLE
 from shared.image_mix import build_image_mix, held_out_files, render_example
-from shared.images import make_grid, psnr, to_pil, to_tensor
+from shared.images import make_grid, psnr, thumbnail, to_pil, to_tensor
 from stage1_vqvae import load_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -65,17 +64,12 @@ def sources(n: int, seed: int) -> dict[str, dict]:
     }
 
 
-def thumbnail(images: torch.Tensor) -> torch.Tensor:
-    small = F.interpolate(images, size=(THUMB, THUMB), mode="bicubic", antialias=True, align_corners=False)
-    return F.interpolate(small, size=images.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
-
-
 @torch.inference_mode()
 def measure(vq, reader, src: dict) -> tuple[dict, torch.Tensor, torch.Tensor]:
     x = src["images"]
     ids = torch.cat([vq.encode(c) for c in x.split(256)])
     rec = torch.cat([vq.decode(i) for i in ids.split(256)]).clamp(-1, 1)
-    thumb = thumbnail(x)
+    thumb = thumbnail(x, THUMB)
     row = {
         "n": len(x),
         "psnr_db": psnr(rec, x).mean().item(),

@@ -150,13 +150,18 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def real_test_split(data):
+    """The split of the dataset folder ``data`` that holds its real test images: ``test``, else its last."""
+    from shared.data import load_images
+
+    splits = load_images(data)
+    return splits["test"] if "test" in splits else splits[list(splits)[-1]]
+
+
 def real_clocks(data=None) -> tuple[torch.Tensor, list[int], list[int]]:
     """The real clocks to compare with: a saved dataset's test split, or one rendered clock per time."""
     if data:
-        from shared.data import load_images
-
-        splits = load_images(data)
-        test = splits["test"] if "test" in splits else splits[list(splits)[-1]]
+        test = real_test_split(data)
         return to_tensor(list(test["image"])), list(test["hour"]), list(test["minute"])
     from shared.clocks import render_clock  # a style of its own per clock, as in the default data
 
@@ -386,15 +391,7 @@ def evaluate_fields(
     out.mkdir(parents=True, exist_ok=True)
     report = {**header, "reader_on_real_images": None}
     if data:
-        from shared.data import load_images
-
-        splits = load_images(data)
-        test = splits["test"] if "test" in splits else splits[list(splits)[-1]]
-        known = {name: {str(v) for v in values} for name, values in reader.fields.items()}
-        test = test.filter(  # rows of a value the reader never saw cannot be scored
-            lambda *row: all(str(v) in known[name] for name, v in zip(known, row)), input_columns=list(known)
-        )
-        real = LabelledImages(test, reader.fields, reader.config.image_size).batch()
+        real = LabelledImages(real_test_split(data), reader.fields, reader.config.image_size).batch()
         report["reader_on_real_images"] = {
             k.removeprefix("field/"): v for k, v in measure_reader(reader, real).items() if k.startswith("field/")
         }

@@ -314,10 +314,11 @@ class RenderedClocks(torch.utils.data.Dataset):
 class LabelledImages(torch.utils.data.Dataset):
     """A split of a labelled image dataset as rows like ``RenderedClocks``'s: ``images`` (uint8, resized
     to ``size`` where they differ), ``hour`` and ``minute`` where ``fields`` names them, and ``fields``
-    (the id of each other field's value, in ``fields`` order)."""
+    (the id of each other field's value, in ``fields`` order). Rows of a value that ``fields`` lacks
+    (a value seen in validation or test only) are left out: they cannot be scored."""
 
     def __init__(self, split, fields: Mapping[str, Sequence], size: int):
-        self.split, self.size = split, size
+        self.size = size
         self.time = set(TIME_FIELDS) <= set(fields)
         # value -> id, looked up once a row
         self.ids = {
@@ -325,6 +326,9 @@ class LabelledImages(torch.utils.data.Dataset):
             for name, vs in fields.items()
             if not (self.time and name in TIME_FIELDS)
         }
+        columns = {name: split[name] for name in self.ids}  # the label columns alone: no image decoded
+        keep = [i for i in range(len(split)) if all(str(columns[n][i]) in ids for n, ids in self.ids.items())]
+        self.split = split if len(keep) == len(split) else split.select(keep, keep_in_memory=True)
 
     def __len__(self):
         return len(self.split)

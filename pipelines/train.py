@@ -139,8 +139,8 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     ds = load_images(a.data, a.skip_bad_images)
     # a missing, incomplete or too varied column, in all the user's training rows
     infer_fields(train_split(ds), a.condition_names(), a.max_values)
-    sizes = image_sizes(ds)
-    side = a.image_size if a.resize else size_to_start_from(a, ds, sizes)
+    sizes = None if a.resize else image_sizes(ds)  # with --resize every image is resized: no need to look
+    side = a.image_size if a.resize else size_to_start_from(a, ds, sizes)  # (--resize wins over auto)
     if side:
 
         def resize(rows):
@@ -186,7 +186,7 @@ def size_to_start_from(a: PipelineTrainingArguments, ds, sizes: dict[tuple[int, 
     from pipelines.pipeline import DEFAULT_PIPELINE, INDEX
     from shared.data import train_split
 
-    if a.start_from != "auto" or a.resize:
+    if a.start_from != "auto":
         return None
     shipped = json.loads((DEFAULT_PIPELINE / INDEX).read_text())["image_size"]
     if any(w != h or w <= shipped for w, h in sizes) or misfit(DEFAULT_PIPELINE, train_split(ds), a.condition_names()):

@@ -61,6 +61,15 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=16)
+def thumbnail(images: torch.Tensor, side: int = 16) -> torch.Tensor:
+    """``images`` (``[N, C, H, W]`` in ``[-1, 1]``) through a ``side x side`` bicubic thumbnail and back:
+    the baseline a tokenizer's reconstructions are compared with (``side * side * 24`` bits)."""
+    import torch.nn.functional as F
+
+    small = F.interpolate(images, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
+    return F.interpolate(small, size=images.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
 def font(size: int) -> ImageFont.ImageFont:
     """The default font at ``size`` pixels (a fixed bitmap font where Pillow lacks FreeType)."""
     try:

@@ -185,7 +185,7 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
         elif vw[0] in VAGUE or (timed and _is_time_word(vw[0])):  # "minutes": a time word unless named
             i += 1
             continue
-        elif any(near(i, len(vw), n) for n in word_fields if n not in {c[0] for c in candidates}):
+        elif any(near(i, len(vw), n) for n in set(word_fields) - {n for n, _ in candidates}):
             i += len(vw)  # next to another field's name that has no such value ("thin hands"): not used
             continue
         else:

@@ -75,3 +75,17 @@ def test_bad_columns_are_refused_with_their_names(folder, columns, says, request
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0], err
     assert not (tmp_path / "r").exists()
+
+
+def test_rows_of_a_value_the_fields_lack_are_left_out():
+    import datasets
+    from PIL import Image
+
+    from pipelines.reader import LabelledImages
+
+    images = [Image.new("RGB", (16, 16), c) for c in ("red", "blue", "green")]
+    split = datasets.Dataset.from_dict({"image": images, "label": ["a", "c", "b"]}).cast_column(
+        "image", datasets.Image()
+    )
+    rows = LabelledImages(split, {"label": ["a", "b"]}, 16).batch()
+    assert rows["fields"][:, 0].tolist() == [0, 1]  # "c" (seen in no training row) is not scored

@@ -5,21 +5,15 @@ import random
 
 import pytest
 import torch
-import torch.nn.functional as F
 from clock_renderer_b import draw_clock
 
 from pipelines.reader import RenderedClocks
 from shared.clocks import HELD_OUT_STYLE
 from shared.image_mix import held_out_files, render_example
-from shared.images import psnr, to_tensor
+from shared.images import psnr, thumbnail, to_tensor
 from stage1_vqvae import load_tokenizer
 
 PATH = "pipelines/weights/image_tokenizer"
-
-
-def thumbnail(x: torch.Tensor) -> torch.Tensor:
-    small = F.interpolate(x, size=(16, 16), mode="bicubic", antialias=True, align_corners=False)
-    return F.interpolate(small, size=x.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
 @pytest.fixture(scope="module")
