@@ -11,8 +11,9 @@
        read:  <boi><grid_8x8><img_00123>...<eoi> The clock shows 3:15, a red square clock, ...<|endoftext|>
 
 3. Train a byte-level BPE text tokenizer on the captions, extend it with the image tokens
-   (``extend_tokenizer``), and a tiny GPT-2 from scratch, for a budget of **steps** through the
-   project's one training loop (``shared.training.fit``; the minutes it took are printed).
+   (``extend_tokenizer``), and a tiny Llama from scratch, for a budget of **steps** through the
+   project's one training loop (``shared.training.fit``; the minutes it took are printed), the
+   loss on each text's answer (the image of a draw text, the caption of a read text).
 4. Measure on clocks held out of the LM's training:
    - ``draw_accuracy``: prompts ``"The clock shows H:MM, <style>. <boi>"`` for times spread
      across the dial (styles of held-out clocks), sampled with the image-span grammar, decoded
@@ -22,7 +23,8 @@
    field too: ``draw_fields`` (the reader's reading of the drawings) and ``read_fields`` (the
    caption's words, read by ``parse_prompt``), per field. Beside them the clock
    reader's own accuracy on the same held-out clocks, as rendered and as reconstructed by the
-   tokenizer (what a perfect drawer could score).
+   tokenizer (what a perfect drawer could score), and the two-stage pipeline's drawings of
+   the same requests, as drawn (``pipeline_draw_accuracy``).
 5. Save the LM with its extended text tokenizer as one folder (``OUT/model``): both
    ``AutoModelForCausalLM.from_pretrained`` and ``AutoTokenizer.from_pretrained`` open it.
 
@@ -43,10 +45,12 @@ from pathlib import Path
 
 import datasets
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, HfArgumentParser
+from transformers import HfArgumentParser, LlamaConfig, LlamaForCausalLM
 
 from pipelines.evaluate import ALL_TIMES
 from pipelines.llm_tokens import (
+    BOI,
+    EOI,
     caption_grids,
     draw_grids,
     extend_tokenizer,
@@ -55,7 +59,7 @@ from pipelines.llm_tokens import (
     save_lm_folder,
     train_text_tokenizer,
 )
-from pipelines.pipeline import DEFAULT_PIPELINE
+from pipelines.pipeline import DEFAULT_PIPELINE, ClockPipeline
 from pipelines.reader import circular_error, field_accuracy, load_reader
 from pipelines.token_export import export_tokens
 from shared.clocks import CLOCK_FIELDS, STYLE_FIELDS, style_phrase
@@ -99,9 +103,9 @@ class LMTrainingArguments(TrainingArguments):
     eval_every: int = arg(0, "steps between measurements of draw and read accuracy (0: at the end only)")
     save_every: int = arg(1000, "steps between checkpoints")
 
-    # the GPT-2
-    width: int = arg(256, "GPT-2 width")
-    layers: int = arg(4, "GPT-2 layers")
+    # the LM
+    width: int = arg(256, "LM width")
+    layers: int = arg(4, "LM layers")
     heads: int = arg(8, "attention heads")
     style_words: bool = arg(
         True, "name every style field in the captions, where the data has the renderer's style columns"
@@ -109,6 +113,9 @@ class LMTrainingArguments(TrainingArguments):
 
     # reading and drawing
     read_fraction: float = arg(0.5, "share of training sequences written image-first (read); the rest draw")
+    answer_loss: bool = arg(
+        True, "loss on the answer only (a read text's caption, a draw text's image); false: on every token"
+    )
     draw_times: int = arg(120, "times spread evenly across the dial prompted for the draw accuracy")
     samples: int = arg(2, "drawings per prompted time")
     read_images: int = arg(720, "held-out test clocks captioned for the read accuracy (at most the test split)")
@@ -117,6 +124,9 @@ class LMTrainingArguments(TrainingArguments):
     temperature: float = arg(1.0, "sampling temperature of the drawings")
     top_k: int | None = arg(None, "top-k of the drawings (default: off)")
     reader: str = arg("", "clock reader folder (default: the shipped pipelines/weights/clock_pipeline/reader)")
+    pipeline: str = arg(
+        str(DEFAULT_PIPELINE), "two-stage pipeline drawn on the same requests, as drawn, for comparison ('': none)"
+    )
 
     def __post_init__(self):
         if self.eval_every == 0:
@@ -192,34 +202,41 @@ class TwoWayTexts(torch.utils.data.Dataset):
         }
         self.length = max(len(ids) for rows in enc.values() for ids in rows)
         pad = tokenizer.pad_token_id
-        self.ids, self.mask = {}, {}
+        # where each answer begins: a draw text's image at <boi>, a read text's caption after <eoi>
+        first = {"draw": (tokenizer.convert_tokens_to_ids(BOI), 0), "read": (tokenizer.convert_tokens_to_ids(EOI), 1)}
+        self.ids, self.mask, self.answer = {}, {}, {}
         for name, rows in enc.items():
             self.ids[name] = torch.tensor([ids + [pad] * (self.length - len(ids)) for ids in rows])
             self.mask[name] = torch.tensor([[1] * len(ids) + [0] * (self.length - len(ids)) for ids in rows])
+            marker, after = first[name]
+            start = (self.ids[name] == marker).int().argmax(1, keepdim=True) + after
+            self.answer[name] = (torch.arange(self.length) >= start).int() * self.mask[name]
 
     def __len__(self):
         return len(self.ids["draw"])
 
     def __getitem__(self, i):
-        return {f"{k}_{name}": v[name][i] for k, v in (("ids", self.ids), ("mask", self.mask)) for name in v}
+        parts = (("ids", self.ids), ("mask", self.mask), ("answer", self.answer))
+        return {f"{k}_{name}": v[name][i] for k, v in parts for name in v}
 
 
-def build_lm(vocab_size: int, n_positions: int, args: LMTrainingArguments, eos_token_id: int) -> GPT2LMHeadModel:
-    """A GPT-2 from scratch (random init, no dropout)."""
-    config = GPT2Config(
+def build_lm(vocab_size: int, n_positions: int, args: LMTrainingArguments, eos_token_id: int) -> LlamaForCausalLM:
+    """A Llama from scratch (random init, no dropout, tied embeddings). Rotary positions, not GPT-2's
+    learned absolute ones: a draw text's image starts wherever its caption ends, and only relative
+    positions make cell (r, c) of that grid look the same to the model at every offset."""
+    config = LlamaConfig(
         vocab_size=vocab_size,
-        n_positions=n_positions,
-        n_embd=args.width,
-        n_layer=args.layers,
-        n_head=args.heads,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
+        max_position_embeddings=n_positions,
+        hidden_size=args.width,
+        intermediate_size=args.width * 8 // 3 // 64 * 64 + 64,  # SwiGLU's 8/3, rounded up to 64
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        tie_word_embeddings=True,
         bos_token_id=eos_token_id,
         eos_token_id=eos_token_id,
         pad_token_id=eos_token_id,
     )
-    return GPT2LMHeadModel(config)
+    return LlamaForCausalLM(config)
 
 
 def clock_data(args: LMTrainingArguments, image_size: int) -> datasets.DatasetDict:
@@ -241,7 +258,7 @@ def clock_data(args: LMTrainingArguments, image_size: int) -> datasets.DatasetDi
     return datasets.DatasetDict({"train": data["train"], "test": data["test"]})
 
 
-def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
+def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
     """Tokenize, train, measure, save; return the results (also in ``OUT/results.json``) and the LM."""
     t0 = time.perf_counter()
     out = Path(args.out)
@@ -289,7 +306,7 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
     text_vocab = len(tok)
     mapping = extend_tokenizer(tok, k, grid_shapes=[grid])
     train = TwoWayTexts(tokens["train"], captions, grid, tok)
-    longest_caption = max(len(ids) for ids in tok([" " + c for c in captions]).input_ids)
+    longest_caption = int(train.answer["read"].sum(1).max()) - 1  # a read text's answer: caption, end of text
     print(f"captions {'name the time and every style field' if styled else 'name the time'}: {captions[0]!r}")
     print(
         f"{len(train)} training clocks, each as draw and as read text of <= {train.length} tokens, e.g.\n"
@@ -307,7 +324,8 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
         )
         ids = torch.where(read, batch["ids_read"], batch["ids_draw"])
         mask = torch.where(read, batch["mask_read"], batch["mask_draw"])
-        return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
+        scored = torch.where(read, batch["answer_read"], batch["answer_draw"]) if args.answer_loss else mask
+        return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(scored == 0, -100)).loss
 
     draw_times = spread_times(args.draw_times)
     wanted = [t for t in draw_times for _ in range(args.samples)]
@@ -347,6 +365,16 @@ def run(args: LMTrainingArguments) -> tuple[dict, GPT2LMHeadModel]:
         name=f"clock LM (draws and reads, K={k}, grid {grid[0]}x{grid[1]})",
     )
     save_lm_folder(lm, tok, mapping, out / "model")  # fit's model/ again, with the text tokenizer beside it
+
+    if args.pipeline:  # the two-stage pipeline on the same requests, as drawn (no redraws), same reader
+        pipe = ClockPipeline.from_pretrained(args.pipeline)
+        requests = [
+            {"hour": h, "minute": m, **{k: v for k, v in (lab or {}).items() if v in pipe.fields.get(k, ())}}
+            for (h, m), lab in zip(wanted, asked)
+        ]
+        drawn = pipe.draw(requests, seed=args.seed, verifier=None, max_images=None)
+        reference["pipeline_draw_accuracy"] = reader_accuracy(drawn, wanted)
+        print(f"the two-stage pipeline, as drawn, shows the asked time on {reference['pipeline_draw_accuracy']:.1%}")
 
     minutes = (time.perf_counter() - t0) / 60
     result = {

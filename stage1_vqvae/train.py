@@ -84,12 +84,6 @@ class ImageTensors(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return {"images": self.images[i], "hour": self.hour[i], "minute": self.minute[i]}
 
-    def extend(self, other: ImageTensors) -> None:
-        """Append ``other``'s rows (their time labels no longer mean anything: ``has_time`` goes off)."""
-        self.images = torch.cat([self.images, other.images])
-        self.hour, self.minute = torch.cat([self.hour, other.hour]), torch.cat([self.minute, other.minute])
-        self.has_time = False
-
 
 def image_mix_splits(n_train: int, share: float, size: int, seed: int) -> tuple[ImageTensors, ImageTensors]:
     """(train, validation) of the general image mix, sized so that it is ``share`` of the training
@@ -190,7 +184,7 @@ def train_tokenizer(args: TokenizerTrainingArguments):
     mix_val = None
     if args.image_mix:
         mix_train, mix_val = image_mix_splits(len(train), args.image_mix, config.image_size, args.seed)
-        train.extend(mix_train)
+        train = torch.utils.data.ConcatDataset([train, mix_train])  # (no cvae here: the time labels go unused)
 
     def compute_loss(model, batch, _):
         out, _ = reconstruct(model, batch, args.model == "cvae")

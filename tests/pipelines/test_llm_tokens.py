@@ -184,6 +184,29 @@ def test_captions_name_the_style_and_read_back_per_field():
     assert all(v == pytest.approx(2 / 3) for k, v in shares.items() if k != "rim")
 
 
+def test_loss_falls_on_each_texts_answer():
+    """Draw texts are scored from <boi> on, read texts after <eoi>; padding never."""
+    import datasets
+
+    example = _example()
+    captions = ["The clock shows 3:15, a red clock.", example.caption(10, 5)]
+    tok = train_text_tokenizer([*captions, *(" " + c for c in captions), " <boi>"], vocab_size=300)
+    extend_tokenizer(tok, 16, grid_shapes=[(2, 2)])
+    data = datasets.Dataset.from_dict({"ids": [[1, 2, 3, 4], [5, 6, 7, 8]]})
+    texts = example.TwoWayTexts(data, captions, (2, 2), tok)
+
+    def parts(name, row):
+        ids, mask, answer = (t[name][row] for t in (texts.ids, texts.mask, texts.answer))
+        assert not (answer.bool() & ~mask.bool()).any()
+        return tok.decode(ids[mask.bool() & ~answer.bool()]), tok.decode(ids[answer.bool()])
+
+    span = "<boi><grid_2x2><img_00001><img_00002><img_00003><img_00004><eoi>"
+    assert parts("draw", 0) == ("The clock shows 3:15, a red clock. ", span + "<|endoftext|>")
+    assert parts("read", 0) == (span, " The clock shows 3:15, a red clock.<|endoftext|>")
+    assert parts("read", 1)[1] == " The clock shows 10:05.<|endoftext|>"
+    assert texts.answer["read"][1].sum() < texts.mask["read"][1].sum()
+
+
 @pytest.mark.slow
 def test_example_end_to_end_tiny(tiny_run):
     import json
@@ -197,6 +220,8 @@ def test_example_end_to_end_tiny(tiny_run):
     assert result["drawn"] == 12 and result["read_images"] == 12 and result["steps"] == 6
     for key in ("draw_accuracy", "read_accuracy", "reader_accuracy", "reader_accuracy_reconstructed"):
         assert key in result
+    # the shipped two-stage pipeline drew the same 12 requests: far above an untrained LM's chance
+    assert result["pipeline_draw_accuracy"] >= 0.5
     # rendered clocks carry their style labels: captions name every field, scored per field both ways
     from shared.clocks import STYLE_FIELDS
     from shared.prompts import parse_prompt
