@@ -387,15 +387,14 @@ def evaluate_fields(
     data's real test images, then each field honoured by kind of request (``fields_honoured``)."""
     from pipelines.reader import LabelledImages, measure_reader
 
-    readable_fields(pipe, reader)  # before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    report = {**header, "reader_on_real_images": None}
+    honoured = fields_honoured(pipe, reader, n, seed, verifier=verifier, **sampling)  # (checks the fields first)
+    on_real = None
     if data:
         real = LabelledImages(real_test_split(data), reader.fields, reader.config.image_size).batch()
-        report["reader_on_real_images"] = {
+        on_real = {
             k.removeprefix("field/"): v for k, v in measure_reader(reader, real).items() if k.startswith("field/")
         }
-    report["honoured"] = fields_honoured(pipe, reader, n, seed, verifier=verifier, **sampling)
+    report = {**header, "reader_on_real_images": on_real, "honoured": honoured}
     lines = ["# qvae evaluation", "", f"Model: `{report['model']}`  ", f"Reader: `{report['reader']}`", ""]
     names = [name for name in reader.fields if any(name in row for row in report["honoured"].values())]
     lines += ["| asked | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
@@ -404,6 +403,7 @@ def evaluate_fields(
         lines.append(f"| {kind} | " + " | ".join(f"{acc[name]:.1%}" if name in acc else "-" for name in names) + " |")
     drawn = f"redrawn while {report['verifier']} doubts them" if verifier is not None else "as drawn"
     lines += ["", f"Each field honoured: its value read back by the reader, {n} images a request, {drawn}."]
+    out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return report
