@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from shared.clocks import STYLE_FIELDS
-from shared.training import cpu_has_native_bf16, make_optimizer
+from shared.training import choose_attention, cpu_has_native_bf16, make_optimizer
 from stage1_vqvae import VQVAEConfig, VQVAEModel
 from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior import build_prior, sample
@@ -139,6 +139,7 @@ class Setting:
     fused_adamw: bool = False  # AdamW's fused kernel instead of its per-tensor loop (CPU's default)
     threads: int | None = None  # None: torch's default
     transform: Callable[[nn.Module], nn.Module] | None = None
+    attention: str | None = None  # the prior's attention kernel (None: the one fit chooses for the precision)
     steps: int | None = None  # None: --steps
     times: list[float] = field(default_factory=list)
     shares: list[float] = field(default_factory=list)  # CPU time / (wall time x threads) of each timed step
@@ -174,6 +175,8 @@ def make_step(s: Setting) -> Callable[[int], None]:
     model = build().train()
     if s.transform:
         model = s.transform(model)
+    if s.model == "prior":
+        model.set_attn_implementation(s.attention or choose_attention(model, "bf16" if s.bf16 else "no", "cpu"))
     if s.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer, _ = make_optimizer(
@@ -343,6 +346,19 @@ def settings_for(a) -> list[Setting]:
         out.append(Setting(model, "fp32", b))
         if a.bf16_steps != 0:
             out.append(Setting(model, "bf16 autocast", b, bf16=True, steps=a.bf16_steps))
+        if model == "prior":  # fit attends eagerly in bf16 on the CPU, fused (sdpa) in fp32; the others beside
+            out.append(Setting(model, "fp32, eager attention", b, attention="eager"))
+            if a.bf16_steps != 0:
+                out.append(
+                    Setting(
+                        model,
+                        "bf16 autocast, fused attention (sdpa)",
+                        b,
+                        bf16=True,
+                        attention="sdpa",
+                        steps=a.bf16_steps,
+                    )
+                )
         if model == "tokenizer":
             out.append(Setting(model, "fp32 + channels_last", b, channels_last=True))
             if a.bf16_steps != 0:

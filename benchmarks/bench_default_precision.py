@@ -28,7 +28,8 @@ STAGES = ("2/8 tokenizer", "4/8 prior")
 
 def train(data: Path, out: Path, steps: int, extra: list[str]) -> dict:
     cmd = [sys.executable, "-m", "pipelines.cli", "train", "--data", str(data), "--conditions", "hour,minute"]
-    cmd += ["--out", str(out), "--tokenizer-steps", str(steps), "--prior-steps", str(steps), "--no-evaluate", *extra]
+    cmd += ["--out", str(out), "--tokenizer-steps", str(steps), "--prior-steps", str(steps), "--no-evaluate"]
+    cmd += ["--start-from", "none", "--reader-steps", "0", *extra]  # both stages from nothing, no reader
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     summary = json.loads((out / "summary.json").read_text())
     precision = {s: json.loads((out / s / "metrics.json").read_text())["precision"] for s in ("tokenizer", "prior")}

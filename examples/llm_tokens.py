@@ -11,12 +11,14 @@
        read:  <boi><grid_8x8><img_00123>...<eoi> The clock shows 3:15, a red square clock, ...<|endoftext|>
 
 3. Train a byte-level BPE text tokenizer on the captions, extend it with the image tokens
-   (``extend_tokenizer``), and a tiny Llama from scratch, for a budget of **steps** through the
-   project's one training loop (``shared.training.fit``; the minutes it took are printed), the
-   loss on each text's answer (the image of a draw text, the caption of a read text).
+   (``extend_tokenizer``), and a tiny Llama from scratch at the extended vocabulary's size, for
+   a budget of **steps** through the project's one training loop (``shared.training.fit``; the
+   minutes it took are printed), the loss on each text's answer (the image of a draw text, the
+   caption of a read text).
 4. Measure on clocks held out of the LM's training:
    - ``draw_accuracy``: prompts ``"The clock shows H:MM, <style>. <boi>"`` for times spread
-     across the dial (styles of held-out clocks), sampled with the image-span grammar, decoded
+     across the dial (styles of held-out clocks), sampled at ``--temperature`` with the
+     image-span grammar, decoded
      by the tokenizer, read by the clock reader (``pipelines.reader.load_reader()``);
    - ``read_accuracy``: the LM's greedy caption of each held-out clock's tokens against its label;
    correct = circular error of at most 3 minutes on the 12-hour dial. With style words, each
@@ -55,7 +57,6 @@ from pipelines.llm_tokens import (
     draw_grids,
     extend_tokenizer,
     ids_to_text,
-    resize_embeddings,
     save_lm_folder,
     train_text_tokenizer,
 )
@@ -94,9 +95,9 @@ class LMTrainingArguments(TrainingArguments):
     )
 
     # the LM and its training
-    steps: int = arg(1500, "optimizer steps of the LM")
+    steps: int = arg(2600, "optimizer steps of the LM")
     batch_size: int = arg(32, "sequences per step")
-    lr: float = arg(1e-3, "peak learning rate")
+    lr: float = arg(2e-3, "peak learning rate")
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
 
     # measuring and saving on the way
@@ -121,7 +122,9 @@ class LMTrainingArguments(TrainingArguments):
     read_images: int = arg(720, "held-out test clocks captioned for the read accuracy (at most the test split)")
 
     # how the drawings are sampled and judged
-    temperature: float = arg(1.0, "sampling temperature of the drawings")
+    temperature: float = arg(
+        0.4, "sampling temperature of the drawings (a request names the time and every style: one image fits it)"
+    )
     top_k: int | None = arg(None, "top-k of the drawings (default: off)")
     reader: str = arg("", "clock reader folder (default: the shipped pipelines/weights/clock_pipeline/reader)")
     pipeline: str = arg(
@@ -314,9 +317,10 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
     )
 
     def make_model():
-        lm = build_lm(text_vocab, 64 * math.ceil((train.length + 16) / 64), args, tok.eos_token_id)
-        resize_embeddings(lm, tok, pad_to_multiple_of=64)
-        return lm
+        # every token's embedding random from the start: the image tokens too (resize_embeddings'
+        # mean rows suit a trained LM, but start 1024 codes of an untrained one identical)
+        vocab = 64 * math.ceil(len(tok) / 64)
+        return build_lm(vocab, 64 * math.ceil((train.length + 16) / 64), args, tok.eos_token_id)
 
     def compute_loss(model, batch, generator):
         read = (torch.rand(len(batch["ids_draw"]), 1, generator=generator) < args.read_fraction).to(

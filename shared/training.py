@@ -2,7 +2,8 @@
 
 A trainer supplies only what is its own: the model, a dataset, ``compute_loss(model, batch,
 generator)`` and ``evaluate(model, step)``. ``fit`` owns the rest: the accelerator and its
-mixed precision (chosen by the hardware unless asked for), ``prepare``, AdamW with a
+mixed precision (chosen by the hardware unless asked for) and the attention kernel that
+suits it, ``prepare``, AdamW with a
 warmup + cosine schedule, gradient accumulation and clipping, the progress bar and
 tensorboard, the evaluation cadence, atomic ``save_state`` checkpoints with exact resume,
 and the atomic final ``save_pretrained``.
@@ -112,6 +113,22 @@ def cpu_has_native_bf16() -> bool:
     return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16")) and bool(
         torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
+
+
+def choose_attention(model, precision: str, device_type: str) -> str | None:
+    """The attention kernel ``model`` trains with: plain matmul + softmax (``eager``) for bf16 on
+    the CPU, else the model's own (``sdpa``, torch's fused kernel). At this project's lengths
+    (~80-110 tokens) the CPU's fused kernel has a slow bf16 backward: a bf16 step of the default
+    prior took 0.80 s with it against 0.46 s eager, where in fp32 it is the faster (0.87 s against
+    0.89 s; ``benchmarks/bench_cpu_speed.py``, benchmarks/RESULTS.md). Models without a
+    fused attention kernel to choose (the tokenizer) are left as they are: None."""
+    if not getattr(model, "_supports_sdpa", False):
+        return None
+    current = model.config._attn_implementation
+    if current == "sdpa" and device_type == "cpu" and precision == "bf16":
+        model.set_attn_implementation("eager")
+        return "eager"
+    return current
 
 
 def choose_precision(requested: str, device_type: str | None = None) -> tuple[str, str]:
@@ -241,6 +258,7 @@ def fit(
         generator=torch.Generator().manual_seed(args.seed),
     )
     model = make_model()
+    attention = choose_attention(model, precision, accelerator.device.type)
     optimizer, schedule = make_optimizer(model, args)
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
     unwrapped = accelerator.unwrap_model(model)
@@ -253,6 +271,7 @@ def fit(
         f"{accelerator.num_processes} process(es), global batch "
         f"{args.batch_size * accelerator.num_processes * args.grad_accum} = {args.batch_size} x "
         f"{accelerator.num_processes} x {args.grad_accum}; precision {precision} ({why})"
+        + (f"; attention {attention}" if attention else "")
     )
     bar = tqdm(
         total=args.steps,

@@ -184,6 +184,22 @@ def test_captions_name_the_style_and_read_back_per_field():
     assert all(v == pytest.approx(2 / 3) for k, v in shares.items() if k != "rim")
 
 
+def test_example_lm_starts_every_token_apart():
+    """The LM is built at the extended tokenizer's size: 1024 image tokens start as 1024 random
+    rows (not resize_embeddings' one mean row, which suits a trained LM only)."""
+    from transformers import HfArgumentParser
+
+    example = _example()
+    (args,) = HfArgumentParser(example.LMTrainingArguments).parse_args_into_dataclasses(
+        ["--width", "32", "--layers", "1", "--heads", "2"], look_for_args_file=False
+    )
+    torch.manual_seed(0)
+    lm = example.build_lm(1088, 128, args, eos_token_id=0)
+    rows = lm.get_input_embeddings().weight
+    assert rows.shape == (1088, 32) and torch.unique(rows, dim=0).shape[0] == 1088
+    assert lm.get_output_embeddings().weight.data_ptr() == rows.data_ptr()  # tied
+
+
 def test_loss_falls_on_each_texts_answer():
     """Draw texts are scored from <boi> on, read texts after <eoi>; padding never."""
     import datasets

@@ -5,7 +5,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 import shared.training as training
-from shared.training import TrainingArguments, choose_precision, fit
+from shared.training import TrainingArguments, choose_attention, choose_precision, fit
 
 
 class Linear(PreTrainedModel):
@@ -47,6 +47,26 @@ def test_onednn_isa_limit_means_no_native_bf16(monkeypatch):
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert not training.cpu_has_native_bf16()
     assert choose_precision("auto", "cpu")[0] == "no"
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "expected"),
+    [("bf16", "cpu", "eager"), ("no", "cpu", "sdpa"), ("bf16", "cuda", "sdpa"), ("fp16", "cuda", "sdpa")],
+)
+def test_attention_kernel_follows_precision_and_device(precision, device, expected):
+    """Eager attention for bf16 on the CPU only; the same logits either way."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(
+        LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    )
+    ids = torch.randint(0, 32, (2, 10))
+    before = lm(input_ids=ids).logits
+    assert lm.config._attn_implementation == "sdpa"
+    assert choose_attention(lm, precision, device) == expected == lm.config._attn_implementation
+    torch.testing.assert_close(lm(input_ids=ids).logits, before, rtol=1e-4, atol=1e-5)
+    assert choose_attention(Linear(), "bf16", "cpu") is None  # no attention kernel to choose: left alone
 
 
 @pytest.mark.parametrize(
