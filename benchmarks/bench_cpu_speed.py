@@ -175,8 +175,10 @@ def make_step(s: Setting) -> Callable[[int], None]:
     model = build().train()
     if s.transform:
         model = s.transform(model)
-    if s.model == "prior":
-        model.set_attn_implementation(s.attention or choose_attention(model, "bf16" if s.bf16 else "no", "cpu"))
+    if s.attention:
+        model.set_attn_implementation(s.attention)
+    else:  # the kernel fit chooses for this precision (sets it on the model; the tokenizer has none)
+        choose_attention(model, "bf16" if s.bf16 else "no", "cpu")
     if s.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer, _ = make_optimizer(
