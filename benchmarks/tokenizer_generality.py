@@ -11,10 +11,14 @@ Sources, none of them in the tokenizer's training data:
 
 Beside each, the same images through bicubic from a 16x16 thumbnail (16 * 16 * 3 * 8 = 6,144
 bits, against the tokens' h * w * log2 K). For clocks, the clock reader reads the time on the
-originals and on the reconstructions. Writes ``OUT/generality.json`` and ``OUT/generality.png``
+originals and on the reconstructions, and for our renderer's clocks each style field too: a
+field the tokens lose (a thin rim, tick marks, the hand's shape) is one no prior over them can
+be asked for. Writes ``OUT/generality.json`` and ``OUT/generality.png``
 (per source: originals, reconstructions, thumbnails).
 
     python benchmarks/tokenizer_generality.py --out runs/tokenizer_generality        # the shipped tokenizer
+    python benchmarks/tokenizer_generality.py --tokenizer pipelines/weights/image_tokenizer \
+        --reader benchmarks/judge_reader --out runs/tokenizer_generality_f4
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import torch
 
 from pipelines.pipeline import DEFAULT_PIPELINE
 from pipelines.reader import RenderedClocks, load_reader, reader_accuracy
-from shared.clocks import HELD_OUT_STYLE
+from shared.clocks import HELD_OUT_STYLE, STYLE_FIELDS
 from shared.image_mix import build_image_mix, held_out_files, render_example
 from shared.images import make_grid, psnr, thumbnail, to_pil, to_tensor
 from stage1_vqvae import load_tokenizer
@@ -50,8 +54,8 @@ def sources(n: int, seed: int) -> dict[str, dict]:
     mix = build_image_mix(max(10 * n, 100), seed=seed)["validation"]
     files = held_out_files()
     return {
-        "clocks, every style": {"images": ours["images"], "hour": ours["hour"], "minute": ours["minute"]},
-        "clocks, held-out style": {"images": held["images"], "hour": held["hour"], "minute": held["minute"]},
+        "clocks, every style": ours,
+        "clocks, held-out style": held,
         "clocks, second renderer": {
             "images": to_tensor([draw_clock(h, m, 64, seed + i) for i, (h, m) in enumerate(times)]),
             "hour": torch.tensor([h for h, _ in times]),
@@ -79,18 +83,34 @@ def measure(vq, reader, src: dict) -> tuple[dict, torch.Tensor, torch.Tensor]:
     if "hour" in src:
         row["reader_originals"] = reader_accuracy(reader, x, src["hour"], src["minute"])["accuracy"]
         row["reader_reconstructions"] = reader_accuracy(reader, rec, src["hour"], src["minute"])["accuracy"]
+    if "fields" in src:
+        row["fields_originals"], row["fields_reconstructions"] = (
+            fields_read(reader, images, src["fields"]) for images in (x, rec)
+        )
     return row, rec, thumb
+
+
+def fields_read(reader, images: torch.Tensor, fields: torch.Tensor) -> dict[str, float]:
+    """Per style field the reader reads with the renderer's values: how often it reads the value drawn."""
+    ids = reader.read_field_ids(images)
+    names = list(STYLE_FIELDS)
+    return {
+        name: (ids[name] == fields[:, names.index(name)]).float().mean().item()
+        for name, values in reader.fields.items()
+        if list(values) == list(STYLE_FIELDS.get(name, ()))
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tokenizer", default=str(DEFAULT_PIPELINE / "tokenizer"), help="default: the shipped one")
+    p.add_argument("--reader", default=None, help="the clock reader that judges (default: the shipped one)")
     p.add_argument("--n", type=int, default=400, help="images per source")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     args = p.parse_args()
 
-    vq, reader = load_tokenizer(args.tokenizer), load_reader()
+    vq, reader = load_tokenizer(args.tokenizer), load_reader(args.reader)
     grid = vq.encode(torch.zeros(1, 3, 64, 64)).shape[-2:]
     bits = grid.numel() * math.log2(vq.config.codebook_size)
     out = Path(args.out)
@@ -117,6 +137,14 @@ def main() -> None:
             f"| {name} | {r['n']} | {r['psnr_db']:.2f} dB | {r['thumbnail_psnr_db']:.2f} dB | "
             f"{r['codebook_usage']:.0%} | {read} |"
         )
+    fielded = {name: r for name, r in rows.items() if "fields_originals" in r}
+    names = list(next(iter(fielded.values()))["fields_originals"]) if fielded else []
+    if names:
+        print("\n| style field read (originals / reconstructions) | " + " | ".join(fielded) + " |")
+        print("|---" * (len(fielded) + 1) + "|")
+        for f in names:
+            cells = [f"{r['fields_originals'][f]:.1%} / {r['fields_reconstructions'][f]:.1%}" for r in fielded.values()]
+            print(f"| {f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

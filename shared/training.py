@@ -308,7 +308,7 @@ def fit(
         elif step - first_step[0] == ESTIMATE_AFTER:
             per_step = (time.perf_counter() - first_step[1]) / ESTIMATE_AFTER
             bar.write(
-                f"estimate: {per_step:.2f} s/step x {args.steps - step} steps left = "
+                f"estimate: {per_step:.3g} s/step x {args.steps - step} steps left = "
                 f"{per_step * (args.steps - step) / 60:.1f} min for {name} on this machine"
             )
         if step % args.log_every == 0 or step == args.steps:
