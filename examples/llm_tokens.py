@@ -14,7 +14,7 @@
    (``extend_tokenizer``), and a tiny Llama from scratch at the extended vocabulary's size, for
    a budget of **steps** through the project's one training loop (``shared.training.fit``; the
    minutes it took are printed), the loss on each text's answer (the image of a draw text, the
-   caption of a read text).
+   caption of a read text), the learning rate held at its peak and decayed over the last 30%.
 4. Measure on clocks held out of the LM's training:
    - ``draw_accuracy``: prompts ``"The clock shows H:MM, <style>. <boi>"`` for times spread
      across the dial (styles of held-out clocks), sampled at ``--temperature`` with the
@@ -98,6 +98,9 @@ class LMTrainingArguments(TrainingArguments):
     steps: int = arg(2600, "optimizer steps of the LM")
     batch_size: int = arg(32, "sequences per step")
     lr: float = arg(2e-3, "peak learning rate")
+    decay_fraction: float = arg(
+        0.3, "share of the steps after warmup over which the learning rate decays; the peak is held before it"
+    )
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
 
     # measuring and saving on the way

@@ -31,7 +31,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, get_int_from_env, set_seed
 from tqdm.auto import tqdm
-from transformers import get_cosine_schedule_with_warmup
+from transformers import get_cosine_schedule_with_warmup, get_wsd_schedule
 
 from shared.checkpoints import resume_from_latest, save_checkpoint
 from shared.files import save_atomic
@@ -57,6 +57,11 @@ class TrainingArguments:
     # the optimizer: AdamW, linear warmup into a cosine decay
     lr: float = arg(1e-3, "peak learning rate")
     warmup_steps: int = arg(100, "warmup steps of the learning rate")
+    decay_fraction: float = arg(
+        1.0,
+        "share of the steps after warmup over which the learning rate decays (cosine) to zero; below 1 it "
+        "holds the peak until then (warmup-stable-decay)",
+    )
     weight_decay: float = arg(0.0, "AdamW weight decay, on matrices only")
     mixed_precision: Precision = arg(
         "auto", "auto: bf16 where the device computes it natively, else fp32 (fp16 on GPUs without bf16)"
@@ -80,6 +85,8 @@ class TrainingArguments:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ValueError("--lr must be > 0 and --warmup-steps, --weight-decay, --num-workers >= 0")
+        if not 0.0 < self.decay_fraction <= 1.0:
+            raise ValueError(f"--decay-fraction must be in (0, 1], got {self.decay_fraction}")
         if self.mixed_precision not in Precision.__args__:
             raise ValueError(
                 f"--mixed-precision must be one of {', '.join(Precision.__args__)}, got {self.mixed_precision!r}"
@@ -174,7 +181,8 @@ def make_accelerator(args: TrainingArguments, precision: str) -> Accelerator:
 
 
 def make_optimizer(model: torch.nn.Module, args: TrainingArguments):
-    """AdamW with weight decay on matrices only, and linear warmup into a cosine decay."""
+    """AdamW with weight decay on matrices only, and linear warmup into a cosine decay over the last
+    ``decay_fraction`` of the steps after it (the peak held before: warmup-stable-decay)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     rest = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -182,8 +190,11 @@ def make_optimizer(model: torch.nn.Module, args: TrainingArguments):
         lr=args.lr,
         betas=(0.9, 0.95),
     )
-    schedule = get_cosine_schedule_with_warmup(optimizer, min(args.warmup_steps, args.steps // 2), args.steps)
-    return optimizer, schedule
+    warmup = min(args.warmup_steps, args.steps // 2)
+    if args.decay_fraction == 1.0:
+        return optimizer, get_cosine_schedule_with_warmup(optimizer, warmup, args.steps)
+    decay = max(1, round((args.steps - warmup) * args.decay_fraction))
+    return optimizer, get_wsd_schedule(optimizer, warmup, decay, num_training_steps=args.steps)
 
 
 def micro_batches(accelerator: Accelerator, dataloader, start: int, total: int) -> Iterator[tuple[int, object]]:

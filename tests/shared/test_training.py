@@ -70,11 +70,31 @@ def test_attention_kernel_follows_precision_and_device(precision, device, expect
 
 
 @pytest.mark.parametrize(
-    "bad", [{"steps": 0}, {"batch_size": -1}, {"lr": 0.0}, {"mixed_precision": "fp8"}, {"out": ""}]
+    "bad",
+    [{"steps": 0}, {"batch_size": -1}, {"lr": 0.0}, {"mixed_precision": "fp8"}, {"out": ""}, {"decay_fraction": 0.0}],
 )
 def test_bad_arguments_are_refused(bad):
     with pytest.raises(ValueError):
         TrainingArguments(**{"out": "x", **bad})
+
+
+def learning_rates(**kw) -> list[float]:
+    optimizer, schedule = training.make_optimizer(Linear(), TrainingArguments(out="x", lr=1.0, **kw))
+    rates = []
+    for _ in range(kw["steps"]):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return rates
+
+
+def test_schedule_holds_the_peak_before_its_decay():
+    cosine = learning_rates(steps=100, warmup_steps=10)
+    wsd = learning_rates(steps=100, warmup_steps=10, decay_fraction=0.2)
+    assert cosine[:11] == pytest.approx(wsd[:11])  # the same warmup
+    assert max(cosine) == pytest.approx(1.0) and cosine[50] < 0.6  # cosine decays from the peak at once
+    assert wsd[10:82] == pytest.approx([1.0] * 72)  # the peak held until the last 20% of the 90 steps after warmup
+    assert 0.5 < wsd[90] < 0.9 and wsd[-1] < 0.01
 
 
 def test_fit_trains_logs_and_estimates(tmp_path, capsys):
