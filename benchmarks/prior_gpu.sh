@@ -30,7 +30,8 @@ if not (work / "tokens" / "tokens.json").exists():
     m = export_tokens(tokenizer, ds, work / "tokens", progress=False)
     print(f"tokenized with {tokenizer}: {m['images']} images in {m['seconds']:.0f} s", flush=True)
 PY
-CONDITIONS=$($PY -c "from shared.clocks import STYLE_FIELDS; print(','.join(['hour', 'minute', *STYLE_FIELDS]))")
+# the conditions qvae train gives a prior of rendered clocks: the time and every style field
+CONDITIONS=$($PY -c "from pipelines.train import PipelineTrainingArguments as A; print(','.join(A().condition_names()))")
 train() {  # train-prior on the tokens with every condition, the given extra options
   $PY -m pipelines.cli train-prior --tokens "$WORK/tokens" --conditions "$CONDITIONS" --batch_size 256 \
     --save_every 1000 --progress false "$@"

@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 
 from pipelines.pipeline import DEFAULT_PIPELINE
-from pipelines.reader import RenderedClocks, load_reader, reader_accuracy
-from shared.clocks import HELD_OUT_STYLE, STYLE_FIELDS
+from pipelines.reader import RenderedClocks, load_reader, measure_reader, reader_accuracy
+from shared.clocks import HELD_OUT_STYLE
 from shared.image_mix import build_image_mix, held_out_files, render_example
 from shared.images import make_grid, psnr, thumbnail, to_pil, to_tensor
 from stage1_vqvae import load_tokenizer
@@ -83,22 +83,16 @@ def measure(vq, reader, src: dict) -> tuple[dict, torch.Tensor, torch.Tensor]:
     if "hour" in src:
         row["reader_originals"] = reader_accuracy(reader, x, src["hour"], src["minute"])["accuracy"]
         row["reader_reconstructions"] = reader_accuracy(reader, rec, src["hour"], src["minute"])["accuracy"]
-    if "fields" in src:
+    if "fields" in src and reader.fields:  # each style field, as the reader's own validation measures it
         row["fields_originals"], row["fields_reconstructions"] = (
-            fields_read(reader, images, src["fields"]) for images in (x, rec)
+            {
+                k.removeprefix("field/"): v
+                for k, v in measure_reader(reader, {"images": images, "fields": src["fields"]}).items()
+                if k.startswith("field/")
+            }
+            for images in (x, rec)
         )
     return row, rec, thumb
-
-
-def fields_read(reader, images: torch.Tensor, fields: torch.Tensor) -> dict[str, float]:
-    """Per style field the reader reads with the renderer's values: how often it reads the value drawn."""
-    ids = reader.read_field_ids(images)
-    names = list(STYLE_FIELDS)
-    return {
-        name: (ids[name] == fields[:, names.index(name)]).float().mean().item()
-        for name, values in reader.fields.items()
-        if list(values) == list(STYLE_FIELDS.get(name, ()))
-    }
 
 
 def main() -> None:

@@ -191,7 +191,7 @@ def make_optimizer(model: torch.nn.Module, args: TrainingArguments):
         betas=(0.9, 0.95),
     )
     warmup = min(args.warmup_steps, args.steps // 2)
-    if args.decay_fraction == 1.0:
+    if args.decay_fraction == 1.0:  # the cosine as it always was (get_wsd_schedule's differs in the last digits)
         return optimizer, get_cosine_schedule_with_warmup(optimizer, warmup, args.steps)
     decay = max(1, round((args.steps - warmup) * args.decay_fraction))
     return optimizer, get_wsd_schedule(optimizer, warmup, decay, num_training_steps=args.steps)
