@@ -12,7 +12,7 @@ optimizer step) on random data (speed does not depend on the values): the first 
 (k-means init of the codebook; compilation, from a fresh inductor cache unless
 ``--warm-compile-cache``), then the median of ``--steps`` steps. The settings: fp32 (what
 ``--mixed-precision auto`` trains in without native bf16), bf16 autocast, channels_last
-(tokenizer), torch.compile (inductor), AdamW's fused kernel, one thread, other batch sizes
+(tokenizer), torch.compile (inductor; in fp32 and bf16), AdamW's fused kernel, one thread, other batch sizes
 (compare ms / image), and the tokenizer without its GroupNorms (a bound on what fusing or
 dropping them could save; another model).
 
@@ -371,6 +371,10 @@ def settings_for(a) -> list[Setting]:
                 )
         if a.compile:
             out.append(Setting(model, "fp32 + torch.compile", b, compile=True))
+            if a.bf16_steps != 0:
+                out.append(
+                    Setting(model, "bf16 autocast + torch.compile", b, bf16=True, compile=True, steps=a.bf16_steps)
+                )
             if model == "tokenizer":
                 out.append(Setting(model, "fp32 + channels_last + torch.compile", b, channels_last=True, compile=True))
         out.append(Setting(model, "fp32 + fused AdamW", b, fused_adamw=True))

@@ -95,13 +95,14 @@ class LMTrainingArguments(TrainingArguments):
     )
 
     # the LM and its training
-    steps: int = arg(2600, "optimizer steps of the LM")
+    steps: int = arg(3000, "optimizer steps of the LM")
     batch_size: int = arg(32, "sequences per step")
     lr: float = arg(2e-3, "peak learning rate")
     decay_fraction: float = arg(
         0.3, "share of the steps after warmup over which the learning rate decays; the peak is held before it"
     )
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
+    compile: bool = arg(True, "train the LM through torch.compile (on a CPU it needs a C++ compiler; else false)")
 
     # measuring and saving on the way
     eval_every: int = arg(0, "steps between measurements of draw and read accuracy (0: at the end only)")
@@ -126,7 +127,7 @@ class LMTrainingArguments(TrainingArguments):
 
     # how the drawings are sampled and judged
     temperature: float = arg(
-        0.4, "sampling temperature of the drawings (a request names the time and every style: one image fits it)"
+        0.2, "sampling temperature of the drawings (a request names the time and every style: one image fits it)"
     )
     top_k: int | None = arg(None, "top-k of the drawings (default: off)")
     reader: str = arg("", "clock reader folder (default: the shipped pipelines/weights/clock_pipeline/reader)")

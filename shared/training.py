@@ -66,6 +66,11 @@ class TrainingArguments:
     mixed_precision: Precision = arg(
         "auto", "auto: bf16 where the device computes it natively, else fp32 (fp16 on GPUs without bf16)"
     )
+    compile: bool = arg(
+        False,
+        "compile the model for training with torch.compile (inductor; needs a C++ compiler on a CPU): the first "
+        "step pays the compilation; evaluation and the saved model use the plain module",
+    )
 
     # every so many optimizer steps (and at the end)
     eval_every: int = arg(500, "optimizer steps between evaluations")
@@ -122,6 +127,22 @@ def cpu_has_native_bf16() -> bool:
     )
 
 
+def check_compiler(device_type: str) -> None:
+    """``--compile`` on a CPU: inductor builds C++, so refuse before training where it finds no compiler
+    (it would fail at the first step, deep in a traceback)."""
+    if device_type != "cpu":
+        return
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        get_cpp_compiler()
+    except Exception as e:
+        raise ValueError(
+            f"--compile needs a C++ compiler on the CPU and torch.compile found none ({e}); install one (g++) or "
+            "pass --compile false"
+        ) from None
+
+
 def choose_attention(model, precision: str, device_type: str) -> str | None:
     """The attention kernel ``model`` trains with: plain matmul + softmax (``eager``) for bf16 on
     the CPU, else the model's own (``sdpa``, torch's fused kernel). At this project's lengths
@@ -175,6 +196,7 @@ def make_accelerator(args: TrainingArguments, precision: str) -> Accelerator:
         # the prepared scheduler is stepped once per optimizer step, by fit (accelerate's
         # default steps it num_processes times, for schedules written in single-process steps)
         step_scheduler_with_optimizer=False,
+        dynamo_backend="inductor" if args.compile else None,  # None: accelerate's default (its env/config)
     )
     set_seed(args.seed)
     return accelerator
@@ -254,6 +276,8 @@ def fit(
     out = Path(args.out)
     precision, why = choose_precision(args.mixed_precision)
     accelerator = make_accelerator(args, precision)
+    if args.compile:
+        check_compiler(accelerator.device.type)
     if len(train_data) < args.batch_size * accelerator.num_processes:
         raise ValueError(
             f"{len(train_data)} training samples are fewer than one batch ({args.batch_size} x "
@@ -272,7 +296,7 @@ def fit(
     attention = choose_attention(model, precision, accelerator.device.type)
     optimizer, schedule = make_optimizer(model, args)
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
-    unwrapped = accelerator.unwrap_model(model)
+    unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
     start = resume_from_latest(accelerator, out) if args.resume else 0
     main = accelerator.is_main_process
     params = sum(p.numel() for p in unwrapped.parameters())

@@ -126,3 +126,50 @@ def test_fit_trains_logs_and_estimates(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "estimate:" in out and "summary:" in out and "precision no (asked for" in out
     assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "metrics.json").is_file()
+
+
+def test_compiled_training_matches_plain_and_resumes_without_compile(tmp_path):
+    """--compile trains the same model as the plain loop; evaluation sees the plain module, and a
+    checkpoint written by a compiled run resumes in a plain one."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 4, generator=g)
+    data = torch.utils.data.TensorDataset(x, x @ torch.tensor([1.0, -2.0, 0.5, 3.0]))
+    seen, trained = [], set()
+
+    def loss(model, batch, _):
+        trained.add(type(model).__name__)
+        return torch.nn.functional.mse_loss(model(batch[0]), batch[1])
+
+    def evaluate(model, step):
+        seen.append(type(model).__name__)
+        return {"w0": model.linear.weight[0, 0].item()}
+
+    def run(out, **kw):
+        args = TrainingArguments(
+            out=str(tmp_path / out), steps=20, batch_size=16, lr=0.1, warmup_steps=2, eval_every=10,
+            save_every=10, mixed_precision="no", progress=False, **kw,
+        )  # fmt: skip
+        return fit(args, Linear, data, loss, evaluate, name="linear")[0].linear.weight.detach()
+
+    plain = run("plain")
+    assert trained == {"Linear"}
+    compiled = run("compiled", compile=True)
+    assert trained == {"Linear", "OptimizedModule"} and seen == ["Linear"] * 4
+    torch.testing.assert_close(compiled, plain, rtol=1e-4, atol=1e-5)
+    (tmp_path / "compiled" / "model").rename(tmp_path / "compiled_model")  # resume from step 10's checkpoint
+    resumed = run("compiled", resume=True)
+    torch.testing.assert_close(resumed, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_compile_without_a_compiler_is_refused_before_training(tmp_path, monkeypatch):
+    import torch._inductor.cpp_builder as cpp_builder
+
+    def no_compiler():
+        raise RuntimeError("no working C++ compiler found")
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    args = TrainingArguments(out=str(tmp_path / "run"), steps=2, batch_size=4, compile=True, progress=False)
+    data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8))
+    with pytest.raises(ValueError, match="--compile needs a C\\+\\+ compiler.*--compile false"):
+        fit(args, Linear, data, lambda m, b, g: m(b[0]).sum())
+    assert not (tmp_path / "run" / "model").exists()
