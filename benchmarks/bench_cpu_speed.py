@@ -40,7 +40,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -181,12 +180,7 @@ def make_step(s: Setting) -> Callable[[int], None]:
         choose_attention(model, "bf16" if s.bf16 else "no", "cpu")
     if s.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer, _ = make_optimizer(
-        model,
-        SimpleNamespace(
-            lr=defaults.lr, weight_decay=defaults.weight_decay, warmup_steps=defaults.warmup_steps, steps=defaults.steps
-        ),
-    )
+    optimizer, _ = make_optimizer(model, defaults(out="unused"))  # the trainer's defaults; nothing is written
     if s.fused_adamw:  # the same groups and settings, one fused kernel per step
         groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
         optimizer = torch.optim.AdamW(groups, lr=defaults.lr, betas=optimizer.defaults["betas"], fused=True)

@@ -68,7 +68,7 @@ from shared.data import build_clock_dataset, load_images
 from shared.images import make_grid, to_pil, to_tensor
 from shared.prompts import parse_prompt
 from shared.tokens import read_tokens
-from shared.training import TrainingArguments, arg, fit
+from shared.training import Compile, TrainingArguments, arg, fit
 from stage1_vqvae import load_tokenizer
 
 EOS = "<|endoftext|>"
@@ -102,7 +102,10 @@ class LMTrainingArguments(TrainingArguments):
         0.3, "share of the steps after warmup over which the learning rate decays; the peak is held before it"
     )
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
-    compile: bool = arg(True, "train the LM through torch.compile (on a CPU it needs a C++ compiler; else false)")
+    compile: Compile = arg(
+        "auto",
+        "train the LM through torch.compile: auto (where the run is long enough and a C++ compiler is there), true, false",
+    )
 
     # measuring and saving on the way
     eval_every: int = arg(0, "steps between measurements of draw and read accuracy (0: at the end only)")

@@ -37,6 +37,9 @@ from shared.checkpoints import resume_from_latest, save_checkpoint
 from shared.files import save_atomic
 
 Precision = Literal["auto", "no", "bf16", "fp16"]
+Compile = Literal["auto", "true", "false"]
+# below this many steps a compilation (tens of seconds on 2 CPU cores) costs more than it saves
+COMPILE_MIN_STEPS = 500
 ESTIMATE_AFTER = 10  # optimizer steps timed before the run prints its estimate for this machine
 
 
@@ -66,10 +69,11 @@ class TrainingArguments:
     mixed_precision: Precision = arg(
         "auto", "auto: bf16 where the device computes it natively, else fp32 (fp16 on GPUs without bf16)"
     )
-    compile: bool = arg(
-        False,
-        "compile the model for training with torch.compile (inductor; needs a C++ compiler on a CPU): the first "
-        "step pays the compilation; evaluation and the saved model use the plain module",
+    compile: Compile = arg(
+        "false",
+        "train through torch.compile (inductor; on a CPU it needs a C++ compiler); auto: where a run of at least "
+        f"{COMPILE_MIN_STEPS} steps pays the compilation back and the compiler is there. Evaluation and the saved "
+        "model use the plain module",
     )
 
     # every so many optimizer steps (and at the end)
@@ -92,6 +96,8 @@ class TrainingArguments:
             raise ValueError("--lr must be > 0 and --warmup-steps, --weight-decay, --num-workers >= 0")
         if not 0.0 < self.decay_fraction <= 1.0:
             raise ValueError(f"--decay-fraction must be in (0, 1], got {self.decay_fraction}")
+        if self.compile not in Compile.__args__:
+            raise ValueError(f"--compile must be one of {', '.join(Compile.__args__)}, got {self.compile!r}")
         if self.mixed_precision not in Precision.__args__:
             raise ValueError(
                 f"--mixed-precision must be one of {', '.join(Precision.__args__)}, got {self.mixed_precision!r}"
@@ -127,20 +133,35 @@ def cpu_has_native_bf16() -> bool:
     )
 
 
-def check_compiler(device_type: str) -> None:
-    """``--compile`` on a CPU: inductor builds C++, so refuse before training where it finds no compiler
-    (it would fail at the first step, deep in a traceback)."""
+def missing_compiler(device_type: str) -> str | None:
+    """Why torch.compile cannot build for ``device_type`` (None: it can). On a CPU inductor builds C++."""
     if device_type != "cpu":
-        return
+        return None
     from torch._inductor.cpp_builder import get_cpp_compiler
 
     try:
         get_cpp_compiler()
     except Exception as e:
-        raise ValueError(
-            f"--compile needs a C++ compiler on the CPU and torch.compile found none ({e}); install one (g++) or "
-            "pass --compile false"
-        ) from None
+        return f"torch.compile found no C++ compiler on this CPU ({e})"
+    return None
+
+
+def choose_compile(requested: str, steps: int, device_type: str | None = None) -> tuple[bool, str]:
+    """``(compile, why)``: as asked, or for ``auto`` where a run this long pays the compilation back.
+    Asked for without a compiler, refuse before training (it would fail at the first step, deep in
+    a traceback)."""
+    if requested == "false":
+        return False, "asked for with --compile"
+    missing = missing_compiler(device_type or training_device_type())
+    if requested == "true":
+        if missing:
+            raise ValueError(f"--compile true: {missing}; install one (g++) or pass --compile false")
+        return True, "asked for with --compile"
+    if steps < COMPILE_MIN_STEPS:
+        return False, f"auto: {steps} steps are too few to pay the compilation back (from {COMPILE_MIN_STEPS})"
+    if missing:
+        return False, f"auto: {missing}"
+    return True, f"auto: {steps} steps pay the compilation back"
 
 
 def choose_attention(model, precision: str, device_type: str) -> str | None:
@@ -159,13 +180,18 @@ def choose_attention(model, precision: str, device_type: str) -> str | None:
     return current
 
 
+def training_device_type() -> str:
+    """The device the Accelerator will train on, known before it is made: a GPU unless
+    ``ACCELERATE_USE_CPU`` says otherwise."""
+    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    return "cuda" if torch.cuda.is_available() and not use_cpu else "cpu"
+
+
 def choose_precision(requested: str, device_type: str | None = None) -> tuple[str, str]:
     """``(precision, why)``: ``requested`` unless it is ``auto``; then what the device does natively."""
     if requested != "auto":
         return requested, "asked for with --mixed-precision"
-    if device_type is None:
-        use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-        device_type = "cuda" if torch.cuda.is_available() and not use_cpu else "cpu"
+    device_type = device_type or training_device_type()
     if device_type == "cuda":
         if torch.cuda.is_bf16_supported():
             return "bf16", "auto: this GPU computes bf16 natively"
@@ -177,7 +203,7 @@ def choose_precision(requested: str, device_type: str | None = None) -> tuple[st
     return "no", f"auto: fp32 on {device_type}"
 
 
-def make_accelerator(args: TrainingArguments, precision: str) -> Accelerator:
+def make_accelerator(args: TrainingArguments, precision: str, compiled: bool = False) -> Accelerator:
     """An Accelerator that logs to tensorboard under ``out/logs`` and seeds everything.
 
     accelerate keeps process-wide singletons that refuse a second Accelerator with other
@@ -196,7 +222,7 @@ def make_accelerator(args: TrainingArguments, precision: str) -> Accelerator:
         # the prepared scheduler is stepped once per optimizer step, by fit (accelerate's
         # default steps it num_processes times, for schedules written in single-process steps)
         step_scheduler_with_optimizer=False,
-        dynamo_backend="inductor" if args.compile else None,  # None: accelerate's default (its env/config)
+        dynamo_backend="inductor" if compiled else None,  # None: accelerate's default (its env/config)
     )
     set_seed(args.seed)
     return accelerator
@@ -275,9 +301,8 @@ def fit(
     """
     out = Path(args.out)
     precision, why = choose_precision(args.mixed_precision)
-    accelerator = make_accelerator(args, precision)
-    if args.compile:
-        check_compiler(accelerator.device.type)
+    compiled, why_compiled = choose_compile(args.compile, args.steps)
+    accelerator = make_accelerator(args, precision, compiled)
     if len(train_data) < args.batch_size * accelerator.num_processes:
         raise ValueError(
             f"{len(train_data)} training samples are fewer than one batch ({args.batch_size} x "
@@ -300,13 +325,16 @@ def fit(
     start = resume_from_latest(accelerator, out) if args.resume else 0
     main = accelerator.is_main_process
     params = sum(p.numel() for p in unwrapped.parameters())
-    accelerator.init_trackers(name, config={**args.to_dict(), "precision": precision, "parameters": params})
+    accelerator.init_trackers(
+        name, config={**args.to_dict(), "precision": precision, "compiled": compiled, "parameters": params}
+    )
     accelerator.print(
         f"training {name} ({params / 1e6:.2f} M parameters) on {len(train_data)} samples, "
         f"{accelerator.num_processes} process(es), global batch "
         f"{args.batch_size * accelerator.num_processes * args.grad_accum} = {args.batch_size} x "
         f"{accelerator.num_processes} x {args.grad_accum}; precision {precision} ({why})"
         + (f"; attention {attention}" if attention else "")
+        + f"; {'compiled' if compiled else 'not compiled'} ({why_compiled})"
     )
     bar = tqdm(
         total=args.steps,

@@ -5,7 +5,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 import shared.training as training
-from shared.training import TrainingArguments, choose_attention, choose_precision, fit
+from shared.training import TrainingArguments, choose_attention, choose_compile, choose_precision, fit
 
 
 class Linear(PreTrainedModel):
@@ -71,7 +71,15 @@ def test_attention_kernel_follows_precision_and_device(precision, device, expect
 
 @pytest.mark.parametrize(
     "bad",
-    [{"steps": 0}, {"batch_size": -1}, {"lr": 0.0}, {"mixed_precision": "fp8"}, {"out": ""}, {"decay_fraction": 0.0}],
+    [
+        {"steps": 0},
+        {"batch_size": -1},
+        {"lr": 0.0},
+        {"mixed_precision": "fp8"},
+        {"out": ""},
+        {"decay_fraction": 0.0},
+        {"compile": "yes"},
+    ],
 )
 def test_bad_arguments_are_refused(bad):
     with pytest.raises(ValueError):
@@ -153,7 +161,7 @@ def test_compiled_training_matches_plain_and_resumes_without_compile(tmp_path):
 
     plain = run("plain")
     assert trained == {"Linear"}
-    compiled = run("compiled", compile=True)
+    compiled = run("compiled", compile="true")
     assert trained == {"Linear", "OptimizedModule"} and seen == ["Linear"] * 4
     torch.testing.assert_close(compiled, plain, rtol=1e-4, atol=1e-5)
     (tmp_path / "compiled" / "model").rename(tmp_path / "compiled_model")  # resume from step 10's checkpoint
@@ -168,8 +176,24 @@ def test_compile_without_a_compiler_is_refused_before_training(tmp_path, monkeyp
         raise RuntimeError("no working C++ compiler found")
 
     monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
-    args = TrainingArguments(out=str(tmp_path / "run"), steps=2, batch_size=4, compile=True, progress=False)
+    args = TrainingArguments(out=str(tmp_path / "run"), steps=2, batch_size=4, compile="true", progress=False)
     data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8))
-    with pytest.raises(ValueError, match="--compile needs a C\\+\\+ compiler.*--compile false"):
+    with pytest.raises(ValueError, match="--compile true: torch.compile found no C\\+\\+ compiler.*--compile false"):
         fit(args, Linear, data, lambda m, b, g: m(b[0]).sum())
     assert not (tmp_path / "run" / "model").exists()
+    # auto does without it, and says why
+    assert choose_compile("auto", 5000, "cpu") == (
+        False,
+        "auto: torch.compile found no C++ compiler on this CPU (no working C++ compiler found)",
+    )
+
+
+def test_auto_compiles_runs_long_enough_to_pay_it_back(monkeypatch):
+    import torch._inductor.cpp_builder as cpp_builder
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", lambda: "g++")
+    few, why = choose_compile("auto", training.COMPILE_MIN_STEPS - 1, "cpu")
+    assert not few and "too few" in why
+    assert choose_compile("auto", training.COMPILE_MIN_STEPS, "cpu")[0]
+    assert choose_compile("false", 10**6, "cpu") == (False, "asked for with --compile")
+    assert choose_compile("true", 1, "cpu") == (True, "asked for with --compile")
