@@ -151,12 +151,12 @@ def choose_compile(requested: str, steps: int, device_type: str | None = None) -
     Asked for without a compiler, refuse before training (it would fail at the first step, deep in
     a traceback)."""
     if requested == "false":
-        return False, "asked for with --compile"
+        return False, "--compile false"
     missing = missing_compiler(device_type or training_device_type())
     if requested == "true":
         if missing:
             raise ValueError(f"--compile true: {missing}; install one (g++) or pass --compile false")
-        return True, "asked for with --compile"
+        return True, "--compile true"
     if steps < COMPILE_MIN_STEPS:
         return False, f"auto: {steps} steps are too few to pay the compilation back (from {COMPILE_MIN_STEPS})"
     if missing:

@@ -195,5 +195,5 @@ def test_auto_compiles_runs_long_enough_to_pay_it_back(monkeypatch):
     few, why = choose_compile("auto", training.COMPILE_MIN_STEPS - 1, "cpu")
     assert not few and "too few" in why
     assert choose_compile("auto", training.COMPILE_MIN_STEPS, "cpu")[0]
-    assert choose_compile("false", 10**6, "cpu") == (False, "asked for with --compile")
-    assert choose_compile("true", 1, "cpu") == (True, "asked for with --compile")
+    assert choose_compile("false", 10**6, "cpu") == (False, "--compile false")
+    assert choose_compile("true", 1, "cpu") == (True, "--compile true")
