@@ -236,6 +236,12 @@ def test_example_end_to_end_tiny(tiny_run):
     assert result["drawn"] == 12 and result["read_images"] == 12 and result["steps"] == 6
     for key in ("draw_accuracy", "read_accuracy", "reader_accuracy", "reader_accuracy_reconstructed"):
         assert key in result
+    # held-out clocks whose grid a training clock has exactly are counted apart from the new ones
+    tokens, _ = read_tokens(out / "tokens")
+    seen = set(map(tuple, tokens["train"]["ids"]))
+    new = sum(tuple(ids) not in seen for ids in tokens["test"]["ids"][:12])
+    assert result["read_images_new_grids"] == new and 0 < new <= 12
+    assert 0.0 <= result["read_accuracy_new_grids"] <= 1.0
     # the shipped two-stage pipeline drew the same 12 requests: far above an untrained LM's chance
     assert result["pipeline_draw_accuracy"] >= 0.5
     # rendered clocks carry their style labels: captions name every field, scored per field both ways
