@@ -24,15 +24,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pipelines.reader import (
-    DEFAULT_READER,
-    TOLERANCE,
-    ClockReader,
-    circular_error,
-    field_accuracy,
-    load_reader,
-    reader_accuracy,
-)
+from pipelines.reader import TOLERANCE, ClockReader, circular_error, field_accuracy, load_reader, reader_accuracy
 from shared.images import make_grid, psnr, to_pil, to_tensor
 from shared.time_prompts import TIME_FIELDS
 
@@ -324,7 +316,7 @@ def evaluate_pipeline(
     verifier = load_reader(verifier_path) if verifier_path else None
     header = {
         "model": str(model or "shipped default"),
-        "reader": str(reader_path or (f"{model}/reader" if model and pipe.reader else DEFAULT_READER)),
+        "reader": str(reader.name_or_path),  # the folder the reader was loaded from, whichever it was
         "verifier": str(verifier_path) if verifier_path else None,
     }
     if not set(TIME_FIELDS) <= set(pipe.fields):

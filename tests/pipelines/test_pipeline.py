@@ -201,7 +201,7 @@ def test_request_confidence_multiplies_the_asked_fields_and_ignores_what_it_cann
 
 @pytest.mark.slow
 def test_evaluate_writes_a_report_with_every_row(pipe_dir, clocks, tmp_path):
-    from pipelines.evaluate import ALL_TIMES, DEFAULT_READER, evaluate_pipeline
+    from pipelines.evaluate import ALL_TIMES, evaluate_pipeline
     from stage1_vqvae import ConditionalVAEConfig, ConditionalVAEModel
 
     torch.manual_seed(0)
@@ -225,6 +225,7 @@ def test_evaluate_writes_a_report_with_every_row(pipe_dir, clocks, tmp_path):
         assert r["n"] == 12 and r["accuracy"] == pytest.approx(sum(r["per_hour"].values()) / 12)
     assert "guidance 2.0" in report["rows"][1]["setting"] and "< 0.8 sure" in report["rows"][1]["setting"]
     assert report["reader_accuracy_on_real_clocks"] > 0.9  # the shipped reader on real 32 px clocks
+    assert report["reader"] == str(DEFAULT_READER)  # a pipeline without its own reader is judged by the shipped one
     assert {"psnr_db", "readable_after_reconstruction"} <= set(report["tokenizer"])
     vocab = ClockPipeline.from_pretrained(pipe_dir).vocab  # an untrained prior: close to uniform over its vocabulary
     assert report["prior"]["bits_per_token"] == pytest.approx(math.log2(vocab.size), abs=1.0)
