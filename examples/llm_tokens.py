@@ -68,7 +68,7 @@ from shared.data import build_clock_dataset, load_images
 from shared.images import make_grid, to_pil, to_tensor
 from shared.prompts import parse_prompt
 from shared.tokens import read_tokens
-from shared.training import Compile, TrainingArguments, arg, fit
+from shared.training import COMPILE_HELP, Compile, TrainingArguments, arg, fit
 from stage1_vqvae import load_tokenizer
 
 EOS = "<|endoftext|>"
@@ -102,10 +102,7 @@ class LMTrainingArguments(TrainingArguments):
         0.3, "share of the steps after warmup over which the learning rate decays; the peak is held before it"
     )
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
-    compile: Compile = arg(
-        "auto",
-        "train the LM through torch.compile: auto (where the run is long enough and a C++ compiler is there), true, false",
-    )
+    compile: Compile = arg("auto", COMPILE_HELP)
 
     # measuring and saving on the way
     eval_every: int = arg(0, "steps between measurements of draw and read accuracy (0: at the end only)")
@@ -440,8 +437,9 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
         f"draw accuracy {result['draw_accuracy']:.1%} ({len(wanted)} drawings of {args.draw_times} times), "
         f"read accuracy {result['read_accuracy']:.1%} ({len(test_times)} held-out clocks"
         + (
-            f"; {result['read_accuracy_new_grids']:.1%} of the {sum(new_grid)} whose grid no training clock has"
-            if any(new_grid)
+            f"; {result['read_accuracy_new_grids']:.1%} of the {result['read_images_new_grids']} whose grid no "
+            "training clock has"
+            if result["read_images_new_grids"]
             else ""
         )
         + "); the reader's own: "

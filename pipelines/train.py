@@ -27,7 +27,7 @@ from PIL import Image
 from shared.clocks import STYLE_FIELDS
 from shared.files import save_atomic
 from shared.time_prompts import TIME_FIELDS
-from shared.training import Compile, TrainingArguments, arg
+from shared.training import COMPILE_HELP, Compile, TrainingArguments, arg
 from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior.data import DEFAULT_MAX_VALUES
 from stage2_prior.train import PriorTrainingArguments
@@ -108,9 +108,7 @@ class PipelineTrainingArguments:
     prior_steps: int = arg(PriorTrainingArguments.steps, "optimizer steps of the prior")
     prior_batch_size: int = arg(PriorTrainingArguments.batch_size, "batch per process of the prior")
     prior_preset: str = arg(PriorTrainingArguments.preset, "size of the prior")
-    prior_compile: Compile = arg(
-        PriorTrainingArguments.compile, "train the prior through torch.compile: auto, true, false"
-    )
+    prior_compile: Compile = arg(PriorTrainingArguments.compile, f"the prior's --compile: {COMPILE_HELP}")
     baseline_steps: int = arg(0, "also train the conditional-VAE baseline for this many steps (0: skip)")
     reader_steps: int | None = arg(
         None,

@@ -40,6 +40,11 @@ Precision = Literal["auto", "no", "bf16", "fp16"]
 Compile = Literal["auto", "true", "false"]
 # below this many steps a compilation (tens of seconds on 2 CPU cores) costs more than it saves
 COMPILE_MIN_STEPS = 500
+COMPILE_HELP = (
+    "train through torch.compile (inductor; on a CPU it needs a C++ compiler): true, false, or auto: where a "
+    f"run of at least {COMPILE_MIN_STEPS} steps pays the compilation back and the compiler is there. "
+    "Evaluation and the saved model use the plain module"
+)
 ESTIMATE_AFTER = 10  # optimizer steps timed before the run prints its estimate for this machine
 
 
@@ -69,12 +74,7 @@ class TrainingArguments:
     mixed_precision: Precision = arg(
         "auto", "auto: bf16 where the device computes it natively, else fp32 (fp16 on GPUs without bf16)"
     )
-    compile: Compile = arg(
-        "false",
-        "train through torch.compile (inductor; on a CPU it needs a C++ compiler); auto: where a run of at least "
-        f"{COMPILE_MIN_STEPS} steps pays the compilation back and the compiler is there. Evaluation and the saved "
-        "model use the plain module",
-    )
+    compile: Compile = arg("false", COMPILE_HELP)
 
     # every so many optimizer steps (and at the end)
     eval_every: int = arg(500, "optimizer steps between evaluations")
@@ -152,13 +152,13 @@ def choose_compile(requested: str, steps: int, device_type: str | None = None) -
     a traceback)."""
     if requested == "false":
         return False, "--compile false"
+    if requested == "auto" and steps < COMPILE_MIN_STEPS:  # no need to look for a compiler
+        return False, f"auto: {steps} steps are too few to pay the compilation back (from {COMPILE_MIN_STEPS})"
     missing = missing_compiler(device_type or training_device_type())
     if requested == "true":
         if missing:
             raise ValueError(f"--compile true: {missing}; install one (g++) or pass --compile false")
         return True, "--compile true"
-    if steps < COMPILE_MIN_STEPS:
-        return False, f"auto: {steps} steps are too few to pay the compilation back (from {COMPILE_MIN_STEPS})"
     if missing:
         return False, f"auto: {missing}"
     return True, f"auto: {steps} steps pay the compilation back"

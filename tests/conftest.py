@@ -2,7 +2,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_models.py, tests/clock_renderer_b.py
+sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_models.py, tests/clock_renderer_b.py, tests/scripts.py
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from scripts import load_script
 
 from pipelines.llm_tokens import (
     ImageTokenMap,
@@ -120,13 +121,7 @@ EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
 
 
 def _example():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("llm_tokens_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    __import__("sys").modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLE, "llm_tokens_example")
 
 
 @pytest.fixture(scope="module")
