@@ -38,6 +38,7 @@ from shared.files import save_atomic
 
 Precision = Literal["auto", "no", "bf16", "fp16"]
 Compile = Literal["auto", "true", "false"]
+OptimizerName = Literal["adamw", "muon"]
 # below this many steps a compilation (tens of seconds on 2 CPU cores) costs more than it saves
 COMPILE_MIN_STEPS = 500
 COMPILE_HELP = (
@@ -71,6 +72,11 @@ class TrainingArguments:
         "holds the peak until then (warmup-stable-decay)",
     )
     weight_decay: float = arg(0.0, "AdamW weight decay, on matrices only")
+    optimizer: OptimizerName = arg(
+        "adamw",
+        "adamw, or muon: Muon (orthogonalised momentum) on the hidden linear layers' matrices, AdamW on the "
+        "rest (embeddings, output head, convolutions, norms); one --lr for both (Muon's step scaled to AdamW's)",
+    )
     mixed_precision: Precision = arg(
         "auto", "auto: bf16 where the device computes it natively, else fp32 (fp16 on GPUs without bf16)"
     )
@@ -96,6 +102,8 @@ class TrainingArguments:
             raise ValueError("--lr must be > 0 and --warmup-steps, --weight-decay, --num-workers >= 0")
         if not 0.0 < self.decay_fraction <= 1.0:
             raise ValueError(f"--decay-fraction must be in (0, 1], got {self.decay_fraction}")
+        if self.optimizer not in OptimizerName.__args__:
+            raise ValueError(f"--optimizer must be one of {', '.join(OptimizerName.__args__)}, got {self.optimizer!r}")
         if self.compile not in Compile.__args__:
             raise ValueError(f"--compile must be one of {', '.join(Compile.__args__)}, got {self.compile!r}")
         if self.mixed_precision not in Precision.__args__:
@@ -228,16 +236,56 @@ def make_accelerator(args: TrainingArguments, precision: str, compiled: bool = F
     return accelerator
 
 
+class MuonAdamW(torch.optim.Optimizer):
+    """Muon on ``hidden`` (2-D matrices), AdamW on ``groups``: one optimizer to the schedule,
+    accelerate and checkpoints. Muon's step is scaled to AdamW's size (``match_rms_adamw``, as
+    Moonshot's Muon), so one learning rate and weight decay serve both."""
+
+    def __init__(self, hidden: list, groups: list[dict], lr: float, weight_decay: float, betas: tuple):
+        self.muon = torch.optim.Muon(hidden, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
+        self.adamw = torch.optim.AdamW(groups, lr=lr, betas=betas)
+        super().__init__([p for g in groups for p in g["params"]] + hidden, {"lr": lr})
+        # the children's own group dicts, so that the schedule's learning rate reaches both
+        self.param_groups = self.muon.param_groups + self.adamw.param_groups
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.muon.step()
+        self.adamw.step()
+
+    def state_dict(self) -> dict:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.muon.load_state_dict(state_dict["muon"])
+        self.adamw.load_state_dict(state_dict["adamw"])
+        # loading gives the children new group dicts (accelerate's prepare loads once to place the
+        # state): point at those, or the schedule would set the learning rate of stale copies
+        self.param_groups = self.muon.param_groups + self.adamw.param_groups
+
+
 def make_optimizer(model: torch.nn.Module, args: TrainingArguments):
-    """AdamW with weight decay on matrices only, and linear warmup into a cosine decay over the last
-    ``decay_fraction`` of the steps after it (the peak held before: warmup-stable-decay)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-        lr=args.lr,
-        betas=(0.9, 0.95),
-    )
+    """AdamW (or Muon + AdamW, ``--optimizer muon``) with weight decay on matrices only, and linear
+    warmup into a cosine decay over the last ``decay_fraction`` of the steps after it (the peak held
+    before: warmup-stable-decay)."""
+    hidden = []
+    if args.optimizer == "muon":  # the linear layers between the embeddings and the output head
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        hidden = [
+            m.weight
+            for m in model.modules()
+            if isinstance(m, torch.nn.Linear) and m is not head and m.weight.requires_grad
+        ]
+    taken = {id(p) for p in hidden}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": args.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    if hidden:
+        optimizer = MuonAdamW(hidden, groups, args.lr, args.weight_decay, betas=(0.9, 0.95))
+    else:
+        optimizer = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
     warmup = min(args.warmup_steps, args.steps // 2)
     if args.decay_fraction == 1.0:  # the cosine as it always was (get_wsd_schedule's differs in the last digits)
         return optimizer, get_cosine_schedule_with_warmup(optimizer, warmup, args.steps)

@@ -79,6 +79,7 @@ def test_attention_kernel_follows_precision_and_device(precision, device, expect
         {"out": ""},
         {"decay_fraction": 0.0},
         {"compile": "yes"},
+        {"optimizer": "sgd"},
     ],
 )
 def test_bad_arguments_are_refused(bad):
@@ -197,3 +198,57 @@ def test_auto_compiles_runs_long_enough_to_pay_it_back(monkeypatch):
     assert choose_compile("auto", training.COMPILE_MIN_STEPS, "cpu")[0]
     assert choose_compile("false", 10**6, "cpu") == (False, "--compile false")
     assert choose_compile("true", 1, "cpu") == (True, "--compile true")
+
+
+def tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=16, tie_word_embeddings=True,
+    )  # fmt: skip
+    return LlamaForCausalLM(config)
+
+
+def test_muon_takes_the_hidden_matrices_and_adamw_the_rest():
+    model = tiny_llama()
+    optimizer, _ = training.make_optimizer(model, TrainingArguments(out="x", optimizer="muon", weight_decay=0.1))
+    muon = {id(p) for g in optimizer.muon.param_groups for p in g["params"]}
+    adamw = {id(p) for g in optimizer.adamw.param_groups for p in g["params"]}
+    hidden = {id(m.weight) for n, m in model.named_modules() if n.endswith("_proj")}
+    assert muon == hidden and len(muon) == 7  # q k v o, gate up down
+    assert id(model.model.embed_tokens.weight) in adamw  # the tied embedding / output head
+    assert not muon & adamw and muon | adamw == {id(p) for p in model.parameters()}
+    # the schedule's learning rate reaches both
+    assert {id(g) for g in optimizer.param_groups} == {
+        id(g) for g in optimizer.muon.param_groups + optimizer.adamw.param_groups
+    }
+
+
+def test_muon_trains_and_resumes_exactly(tmp_path):
+    """--optimizer muon through fit: the loss falls, and a run resumed from its checkpoint ends with
+    the uninterrupted run's weights (both optimizers' states are saved and restored)."""
+    g = torch.Generator().manual_seed(0)
+    ids = torch.arange(8).repeat(64, 2) + torch.randint(0, 2, (64, 1), generator=g) * 8  # two counting patterns
+    data = torch.utils.data.TensorDataset(ids)
+    losses = []
+
+    def loss(model, batch, _):
+        out = model(input_ids=batch[0], labels=batch[0]).loss
+        losses.append(out.item())
+        return out
+
+    def run(out, **kw):
+        args = TrainingArguments(
+            out=str(tmp_path / out), steps=20, batch_size=16, lr=3e-2, warmup_steps=2, save_every=10,
+            eval_every=100, mixed_precision="no", optimizer="muon", progress=False, **kw,
+        )  # fmt: skip
+        return fit(args, tiny_llama, data, loss, name="lm")[0].state_dict()
+
+    whole = run("whole")
+    assert sum(losses[-3:]) < 0.5 * sum(losses[:3])
+    run("half")
+    (tmp_path / "half" / "model").rename(tmp_path / "half_model")  # resume from step 10's checkpoint
+    resumed = run("half", resume=True)
+    for name, tensor in whole.items():
+        torch.testing.assert_close(resumed[name], tensor, msg=name)
