@@ -68,7 +68,7 @@ from shared.data import build_clock_dataset, load_images
 from shared.images import make_grid, to_pil, to_tensor
 from shared.prompts import parse_prompt
 from shared.tokens import read_tokens
-from shared.training import COMPILE_HELP, Compile, TrainingArguments, arg, fit
+from shared.training import COMPILE_HELP, OPTIMIZER_HELP, Compile, OptimizerName, TrainingArguments, arg, fit
 from stage1_vqvae import load_tokenizer
 
 EOS = "<|endoftext|>"
@@ -102,6 +102,7 @@ class LMTrainingArguments(TrainingArguments):
         0.3, "share of the steps after warmup over which the learning rate decays; the peak is held before it"
     )
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
+    optimizer: OptimizerName = arg("muon", OPTIMIZER_HELP)
     compile: Compile = arg("auto", COMPILE_HELP)
 
     # measuring and saving on the way
@@ -313,7 +314,7 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
     ]
     times = [caption(h, m) for h, m in ALL_TIMES]
     texts = times + captions[:5000]
-    tok = train_text_tokenizer(texts + [" " + c for c in texts] + [" <boi>"], vocab_size=512 if styled else 320)
+    tok = train_text_tokenizer(texts + [" " + c for c in texts] + [" <boi>"], vocab_size=640 if styled else 320)
     text_vocab = len(tok)
     mapping = extend_tokenizer(tok, k, grid_shapes=[grid])
     train = TwoWayTexts(tokens["train"], captions, grid, tok)

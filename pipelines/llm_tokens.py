@@ -235,13 +235,25 @@ def resize_embeddings(model, tokenizer, pad_to_multiple_of: int | None = 64) -> 
 
 def train_text_tokenizer(texts, vocab_size: int = 512):
     """A small byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts`` (any text, no
-    download), with ``<|endoftext|>`` as BOS/EOS/PAD: the text side for tiny examples and tests."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    download), with ``<|endoftext|>`` as BOS/EOS/PAD: the text side for tiny examples and tests.
+
+    Its tokens may span words within a phrase (as SuperBPE's): the text is split only before
+    numbers, colons, commas and full stops, so a caption's recurring phrases ("The clock shows",
+    ", arabic numerals") become a token or two each, while every number stays a token of its
+    own. Captions are then about 15 tokens where word-level BPE writes 38, and every step of an
+    LM trained on them is shorter."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     eos = "<|endoftext|>"
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(",", behavior="merged_with_next"),
+            pre_tokenizers.Split(Regex(r"\d+|[:.]"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

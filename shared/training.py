@@ -3,8 +3,8 @@
 A trainer supplies only what is its own: the model, a dataset, ``compute_loss(model, batch,
 generator)`` and ``evaluate(model, step)``. ``fit`` owns the rest: the accelerator and its
 mixed precision (chosen by the hardware unless asked for) and the attention kernel that
-suits it, ``prepare``, AdamW with a
-warmup + cosine schedule, gradient accumulation and clipping, the progress bar and
+suits it, ``prepare``, AdamW (or Muon on the hidden matrices, ``--optimizer muon``) with a
+warmup + cosine or warmup-stable-decay schedule, gradient accumulation and clipping, the progress bar and
 tensorboard, the evaluation cadence, atomic ``save_state`` checkpoints with exact resume,
 and the atomic final ``save_pretrained``.
 
@@ -46,6 +46,11 @@ COMPILE_HELP = (
     f"run of at least {COMPILE_MIN_STEPS} steps pays the compilation back and the compiler is there. "
     "Evaluation and the saved model use the plain module"
 )
+OPTIMIZER_HELP = (
+    "adamw, or muon: Muon (orthogonalised momentum) on the hidden linear layers' matrices, AdamW on the rest "
+    "(embeddings, output head, convolutions, norms); one --lr and --weight-decay for both (Muon's step is scaled "
+    "to AdamW's size)"
+)
 ESTIMATE_AFTER = 10  # optimizer steps timed before the run prints its estimate for this machine
 
 
@@ -63,7 +68,7 @@ class TrainingArguments:
     batch_size: int = arg(64, "batch per process (the global batch is this x processes x grad_accum)")
     grad_accum: int = arg(1, "micro batches per optimizer step")
 
-    # the optimizer: AdamW, linear warmup into a cosine decay
+    # the optimizer: AdamW or Muon + AdamW, linear warmup into a cosine decay
     lr: float = arg(1e-3, "peak learning rate")
     warmup_steps: int = arg(100, "warmup steps of the learning rate")
     decay_fraction: float = arg(
@@ -72,11 +77,7 @@ class TrainingArguments:
         "holds the peak until then (warmup-stable-decay)",
     )
     weight_decay: float = arg(0.0, "AdamW weight decay, on matrices only")
-    optimizer: OptimizerName = arg(
-        "adamw",
-        "adamw, or muon: Muon (orthogonalised momentum) on the hidden linear layers' matrices, AdamW on the "
-        "rest (embeddings, output head, convolutions, norms); one --lr for both (Muon's step scaled to AdamW's)",
-    )
+    optimizer: OptimizerName = arg("adamw", OPTIMIZER_HELP)
     mixed_precision: Precision = arg(
         "auto", "auto: bf16 where the device computes it natively, else fp32 (fp16 on GPUs without bf16)"
     )

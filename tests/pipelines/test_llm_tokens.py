@@ -68,6 +68,20 @@ def test_malformed_text_raises(text, message):
         text_to_ids(text, codebook_size=64)
 
 
+def test_text_tokens_span_phrases_but_numbers_stay_apart():
+    """The caption's recurring phrases merge into a few tokens (across spaces); numbers, colons,
+    commas and full stops start tokens of their own, so each time is written hour, ':', minute."""
+    styles = ["a red square clock, roman numerals", "a blue round clock, arabic numerals"]
+    captions = [f"The clock shows {h}:{m:02d}, {s}." for h in range(1, 13) for m in range(60) for s in styles]
+    tok = train_text_tokenizer(captions, vocab_size=400)
+    pieces = tok.tokenize("The clock shows 3:15, a red square clock, roman numerals.")
+    assert len(pieces) <= 8  # a word-level BPE writes 15: ten words, '3', ':', '15', two commas, '.'
+    assert [tok.convert_tokens_to_string([p]) for p in pieces[1:4]] == ["3", ":", "15"]
+    assert tok.decode(tok("The clock shows 3:15, a red square clock, roman numerals.").input_ids) == (
+        "The clock shows 3:15, a red square clock, roman numerals."
+    )
+
+
 def test_extend_tokenizer_gives_contiguous_ids(tok, tmp_path):
     before = len(tok)
     mapping = extend_tokenizer(tok, 64, grid_shapes=[(4, 4)], save_dir=tmp_path / "tok")
