@@ -315,7 +315,8 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                     conditions=",".join(a.condition_names()),
                     max_values=a.max_values,
                     init_from=str(start / "prior") if start else None,
-                    **({"lr": FINE_TUNE_LR} if start else {}),
+                    # a start's prior is fine-tuned as measured (AdamW at FINE_TUNE_LR); from scratch, Muon
+                    **({"lr": FINE_TUNE_LR, "optimizer": "adamw"} if start else {}),
                     **settings("prior"),
                 )
             )

@@ -19,7 +19,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from shared.loading import load_config
-from shared.training import COMPILE_HELP, Compile, TrainingArguments, arg, fit
+from shared.training import COMPILE_HELP, OPTIMIZER_HELP, Compile, OptimizerName, TrainingArguments, arg, fit
 
 from .data import DEFAULT_MAX_VALUES, bits_per_token, infer_fields, load_tokens, make_batch, split_tensors
 from .model import FAMILIES, PRESETS, build_prior, load_prior, uses_dial
@@ -35,6 +35,7 @@ class PriorTrainingArguments(TrainingArguments):
     steps: int = arg(650, "optimizer steps")
     lr: float = arg(1.5e-3, "peak learning rate")
     weight_decay: float = arg(0.01, "AdamW weight decay, on matrices only")
+    optimizer: OptimizerName = arg("muon", OPTIMIZER_HELP)
     compile: Compile = arg("auto", COMPILE_HELP)
     conditions: str = arg("hour,minute", "comma-separated label columns of the token folder to condition on")
     max_values: int = arg(DEFAULT_MAX_VALUES, "most distinct values a condition column may have (a category)")
