@@ -212,6 +212,21 @@ def choose_precision(requested: str, device_type: str | None = None) -> tuple[st
     return "no", f"auto: fp32 on {device_type}"
 
 
+def choose_optimizer(requested: str, device_type: str | None = None) -> tuple[str, str]:
+    """``(optimizer, why)``: ``requested``, except that Muon falls back to AdamW where the device has
+    no native bf16: torch's Muon runs its Newton-Schulz steps in bf16, which such a CPU computes
+    by a slow fallback (measured with the CPU limited to AVX2: 5.4 s a step for the LLM
+    example's 28 matrices, against 0.05 s with native bf16; benchmarks/RESULTS.md)."""
+    if requested != "muon":
+        return requested, "asked for"
+    device_type = device_type or training_device_type()
+    if device_type == "cuda" and torch.cuda.is_bf16_supported():
+        return "muon", "asked for"
+    if device_type == "cpu" and cpu_has_native_bf16():
+        return "muon", "asked for; this CPU has native bf16 for its Newton-Schulz steps"
+    return "adamw", f"muon asked for, but its Newton-Schulz steps run in bf16, which this {device_type} lacks"
+
+
 def make_accelerator(args: TrainingArguments, precision: str, compiled: bool = False) -> Accelerator:
     """An Accelerator that logs to tensorboard under ``out/logs`` and seeds everything.
 
@@ -265,12 +280,12 @@ class MuonAdamW(torch.optim.Optimizer):
         self.param_groups = self.muon.param_groups + self.adamw.param_groups
 
 
-def make_optimizer(model: torch.nn.Module, args: TrainingArguments):
-    """AdamW (or Muon + AdamW, ``--optimizer muon``) with weight decay on matrices only, and linear
-    warmup into a cosine decay over the last ``decay_fraction`` of the steps after it (the peak held
-    before: warmup-stable-decay)."""
+def make_optimizer(model: torch.nn.Module, args: TrainingArguments, optimizer: str | None = None):
+    """AdamW (or Muon + AdamW: ``optimizer``, by default ``args.optimizer``) with weight decay on
+    matrices only, and linear warmup into a cosine decay over the last ``decay_fraction`` of the
+    steps after it (the peak held before: warmup-stable-decay)."""
     hidden = []
-    if args.optimizer == "muon":  # the linear layers between the embeddings and the output head
+    if (optimizer or args.optimizer) == "muon":  # the linear layers between the embeddings and the output head
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
         hidden = [
             m.weight
@@ -351,6 +366,7 @@ def fit(
     out = Path(args.out)
     precision, why = choose_precision(args.mixed_precision)
     compiled, why_compiled = choose_compile(args.compile, args.steps)
+    optimizer_name, why_optimizer = choose_optimizer(args.optimizer)
     accelerator = make_accelerator(args, precision, compiled)
     if len(train_data) < args.batch_size * accelerator.num_processes:
         raise ValueError(
@@ -368,14 +384,21 @@ def fit(
     )
     model = make_model()
     attention = choose_attention(model, precision, accelerator.device.type)
-    optimizer, schedule = make_optimizer(model, args)
+    optimizer, schedule = make_optimizer(model, args, optimizer_name)
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
     unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
     start = resume_from_latest(accelerator, out) if args.resume else 0
     main = accelerator.is_main_process
     params = sum(p.numel() for p in unwrapped.parameters())
     accelerator.init_trackers(
-        name, config={**args.to_dict(), "precision": precision, "compiled": compiled, "parameters": params}
+        name,
+        config={
+            **args.to_dict(),
+            "precision": precision,
+            "compiled": compiled,
+            "optimizer": optimizer_name,
+            "parameters": params,
+        },
     )
     accelerator.print(
         f"training {name} ({params / 1e6:.2f} M parameters) on {len(train_data)} samples, "
@@ -383,7 +406,7 @@ def fit(
         f"{args.batch_size * accelerator.num_processes * args.grad_accum} = {args.batch_size} x "
         f"{accelerator.num_processes} x {args.grad_accum}; precision {precision} ({why})"
         + (f"; attention {attention}" if attention else "")
-        + f"; {'compiled' if compiled else 'not compiled'} ({why_compiled})"
+        + f"; {'compiled' if compiled else 'not compiled'} ({why_compiled}); optimizer {optimizer_name} ({why_optimizer})"
     )
     bar = tqdm(
         total=args.steps,
@@ -448,6 +471,7 @@ def fit(
             steps=args.steps,
             seconds=round(seconds, 1),
             precision=precision,
+            optimizer=optimizer_name,
             samples_per_second=round(seen * accelerator.num_processes / max(seconds, 1e-9), 1),
         )
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

@@ -5,7 +5,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 import shared.training as training
-from shared.training import TrainingArguments, choose_attention, choose_compile, choose_precision, fit
+from shared.training import TrainingArguments, choose_attention, choose_compile, choose_optimizer, choose_precision, fit
 
 
 class Linear(PreTrainedModel):
@@ -225,9 +225,18 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest():
     }
 
 
-def test_muon_trains_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize(("native", "expected"), [(True, "muon"), (False, "adamw")])
+def test_muon_needs_native_bf16(monkeypatch, native, expected):
+    """torch's Muon orthogonalises in bf16: without native bf16 it would cost seconds a step."""
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
+    assert choose_optimizer("muon", "cpu")[0] == expected
+    assert choose_optimizer("adamw", "cpu")[0] == "adamw"
+
+
+def test_muon_trains_and_resumes_exactly(tmp_path, monkeypatch, capsys):
     """--optimizer muon through fit: the loss falls, and a run resumed from its checkpoint ends with
     the uninterrupted run's weights (both optimizers' states are saved and restored)."""
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # Muon on any CPU (tiny matrices)
     g = torch.Generator().manual_seed(0)
     ids = torch.arange(8).repeat(64, 2) + torch.randint(0, 2, (64, 1), generator=g) * 8  # two counting patterns
     data = torch.utils.data.TensorDataset(ids)
@@ -246,7 +255,7 @@ def test_muon_trains_and_resumes_exactly(tmp_path):
         return fit(args, tiny_llama, data, loss, name="lm")[0].state_dict()
 
     whole = run("whole")
-    assert sum(losses[-3:]) < 0.5 * sum(losses[:3])
+    assert sum(losses[-3:]) < 0.5 * sum(losses[:3]) and "optimizer muon" in capsys.readouterr().out
     run("half")
     (tmp_path / "half" / "model").rename(tmp_path / "half_model")  # resume from step 10's checkpoint
     resumed = run("half", resume=True)
