@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from shared.clocks import STYLE_FIELDS
-from shared.training import choose_attention, cpu_has_native_bf16, make_optimizer
+from shared.training import choose_attention, choose_optimizer, cpu_has_native_bf16, make_optimizer
 from stage1_vqvae import VQVAEConfig, VQVAEModel
 from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior import build_prior, sample
@@ -136,6 +136,7 @@ class Setting:
     channels_last: bool = False
     compile: bool = False
     fused_adamw: bool = False  # AdamW's fused kernel instead of its per-tensor loop (CPU's default)
+    optimizer: str | None = None  # None: what fit chooses on this CPU for the trainer's default
     threads: int | None = None  # None: torch's default
     transform: Callable[[nn.Module], nn.Module] | None = None
     attention: str | None = None  # the prior's attention kernel (None: the one fit chooses for the precision)
@@ -180,7 +181,9 @@ def make_step(s: Setting) -> Callable[[int], None]:
         choose_attention(model, "bf16" if s.bf16 else "no", "cpu")
     if s.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer, _ = make_optimizer(model, defaults(out="unused"))  # the trainer's defaults; nothing is written
+    args = defaults(out="unused")  # the trainer's defaults; nothing is written
+    chosen = "adamw" if s.fused_adamw else s.optimizer or choose_optimizer(args.optimizer, "cpu")[0]
+    optimizer, _ = make_optimizer(model, args, chosen)
     if s.fused_adamw:  # the same groups and settings, one fused kernel per step
         groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
         optimizer = torch.optim.AdamW(groups, lr=defaults.lr, betas=optimizer.defaults["betas"], fused=True)
@@ -344,6 +347,11 @@ def settings_for(a) -> list[Setting]:
             out.append(Setting(model, "bf16 autocast", b, bf16=True, steps=a.bf16_steps))
         if model == "prior":  # fit attends eagerly in bf16 on the CPU, fused (sdpa) in fp32; the others beside
             out.append(Setting(model, "fp32, eager attention", b, attention="eager"))
+            # the prior trains with Muon where the CPU has native bf16 (its Newton-Schulz steps run in bf16)
+            out.append(Setting(model, "fp32, AdamW", b, optimizer="adamw"))
+            out.append(Setting(model, "fp32, Muon (its Newton-Schulz steps in bf16)", b, optimizer="muon"))
+            if a.bf16_steps != 0:
+                out.append(Setting(model, "bf16 autocast, AdamW", b, bf16=True, optimizer="adamw", steps=a.bf16_steps))
             if a.bf16_steps != 0:
                 out.append(
                     Setting(
