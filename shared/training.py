@@ -196,17 +196,24 @@ def training_device_type() -> str:
     return "cuda" if torch.cuda.is_available() and not use_cpu else "cpu"
 
 
+def native_bf16(device_type: str) -> bool:
+    """Whether ``device_type`` computes bf16 in hardware: the one probe behind precision and optimizer."""
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device_type == "cpu" and cpu_has_native_bf16()
+
+
 def choose_precision(requested: str, device_type: str | None = None) -> tuple[str, str]:
     """``(precision, why)``: ``requested`` unless it is ``auto``; then what the device does natively."""
     if requested != "auto":
         return requested, "asked for with --mixed-precision"
     device_type = device_type or training_device_type()
     if device_type == "cuda":
-        if torch.cuda.is_bf16_supported():
+        if native_bf16(device_type):
             return "bf16", "auto: this GPU computes bf16 natively"
         return "fp16", "auto: this GPU has no bf16, so fp16 with a gradient scaler"
     if device_type == "cpu":
-        if cpu_has_native_bf16():
+        if native_bf16(device_type):
             return "bf16", "auto: this CPU has native bf16 (AVX512-BF16 or AMX)"
         return "no", "auto: this CPU has no native bf16 (bf16 autocast would run a slow fallback), so fp32"
     return "no", f"auto: fp32 on {device_type}"
@@ -220,10 +227,8 @@ def choose_optimizer(requested: str, device_type: str | None = None) -> tuple[st
     if requested != "muon":
         return requested, "asked for"
     device_type = device_type or training_device_type()
-    if device_type == "cuda" and torch.cuda.is_bf16_supported():
-        return "muon", "asked for"
-    if device_type == "cpu" and cpu_has_native_bf16():
-        return "muon", "asked for; this CPU has native bf16 for its Newton-Schulz steps"
+    if native_bf16(device_type):
+        return "muon", f"asked for; this {device_type} has native bf16 for its Newton-Schulz steps"
     return "adamw", f"muon asked for, but its Newton-Schulz steps run in bf16, which this {device_type} lacks"
 
 
@@ -261,6 +266,9 @@ class MuonAdamW(torch.optim.Optimizer):
         self.muon = torch.optim.Muon(hidden, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
         self.adamw = torch.optim.AdamW(groups, lr=lr, betas=betas)
         super().__init__([p for g in groups for p in g["params"]] + hidden, {"lr": lr})
+        self._share_groups()
+
+    def _share_groups(self) -> None:
         # the children's own group dicts, so that the schedule's learning rate reaches both
         self.param_groups = self.muon.param_groups + self.adamw.param_groups
 
@@ -277,7 +285,7 @@ class MuonAdamW(torch.optim.Optimizer):
         self.adamw.load_state_dict(state_dict["adamw"])
         # loading gives the children new group dicts (accelerate's prepare loads once to place the
         # state): point at those, or the schedule would set the learning rate of stale copies
-        self.param_groups = self.muon.param_groups + self.adamw.param_groups
+        self._share_groups()
 
 
 def make_optimizer(model: torch.nn.Module, args: TrainingArguments, optimizer: str | None = None):
