@@ -14,7 +14,8 @@
    (``extend_tokenizer``), and a tiny Llama from scratch at the extended vocabulary's size, for
    a budget of **steps** through the project's one training loop (``shared.training.fit``; the
    minutes it took are printed), the loss on each text's answer (the image of a draw text, the
-   caption of a read text), the learning rate held at its peak and decayed over the last 30%.
+   caption of a read text), every text weighing the same, the learning rate held at its peak
+   and decayed over the last 30%.
 4. Measure on clocks held out of the LM's training:
    - ``draw_accuracy``: prompts ``"The clock shows H:MM, <style>. <boi>"`` for times spread
      across the dial (styles of held-out clocks), sampled at ``--temperature`` with the
@@ -47,6 +48,7 @@ from pathlib import Path
 
 import datasets
 import torch
+import torch.nn.functional as F
 from transformers import HfArgumentParser, LlamaConfig, LlamaForCausalLM
 
 from pipelines.evaluate import ALL_TIMES
@@ -95,7 +97,7 @@ class LMTrainingArguments(TrainingArguments):
     )
 
     # the LM and its training
-    steps: int = arg(3000, "optimizer steps of the LM")
+    steps: int = arg(3400, "optimizer steps of the LM")
     batch_size: int = arg(32, "sequences per step")
     lr: float = arg(2e-3, "peak learning rate")
     decay_fraction: float = arg(
@@ -118,9 +120,14 @@ class LMTrainingArguments(TrainingArguments):
     )
 
     # reading and drawing
-    read_fraction: float = arg(0.5, "share of training sequences written image-first (read); the rest draw")
+    read_fraction: float = arg(0.45, "share of training sequences written image-first (read); the rest draw")
     answer_loss: bool = arg(
         True, "loss on the answer only (a read text's caption, a draw text's image); false: on every token"
+    )
+    loss_per_text: bool = arg(
+        True,
+        "every text weighs the same (the mean over its scored tokens, then over the batch), so a read "
+        "text's short caption counts as much as a draw text's image; false: every scored token weighs the same",
     )
     draw_times: int = arg(120, "times spread evenly across the dial prompted for the draw accuracy")
     samples: int = arg(2, "drawings per prompted time")
@@ -165,8 +172,7 @@ def style_labels(split: datasets.Dataset, styled: bool) -> list[dict | None]:
     """Each row's style labels (``{field: word}``), or Nones where captions name the time only."""
     if not styled:
         return [None] * len(split)
-    columns = {k: split[k] for k in STYLE_FIELDS}
-    return [{k: columns[k][i] for k in STYLE_FIELDS} for i in range(len(split))]
+    return split.select_columns(list(STYLE_FIELDS)).to_list()  # whole columns: a Column indexed per row is slow
 
 
 def fields_read(texts: list[str], labels: list[dict]) -> dict[str, float]:
@@ -226,6 +232,18 @@ class TwoWayTexts(torch.utils.data.Dataset):
     def __getitem__(self, i):
         parts = (("ids", self.ids), ("mask", self.mask), ("answer", self.answer))
         return {f"{k}_{name}": v[name][i] for k, v in parts for name in v}
+
+
+def text_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, per_text: bool) -> torch.Tensor:
+    """The next-token loss on ``labels`` (-100: not scored): with ``per_text`` the mean over each
+    text's scored tokens, then over the texts (a read text's 15-token caption weighs as much as a
+    draw text's 66-token image); else the mean over every scored token of the batch (HF's loss)."""
+    if not per_text:
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    per_token = F.cross_entropy(logits.float().transpose(1, 2), labels[:, 1:], reduction="none")
+    counted = (labels[:, 1:] != -100).float()
+    return ((per_token * counted).sum(1) / counted.sum(1).clamp(min=1)).mean()
 
 
 def build_lm(vocab_size: int, n_positions: int, args: LMTrainingArguments, eos_token_id: int) -> LlamaForCausalLM:
@@ -338,7 +356,7 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
         ids = torch.where(read, batch["ids_read"], batch["ids_draw"])
         mask = torch.where(read, batch["mask_read"], batch["mask_draw"])
         scored = torch.where(read, batch["answer_read"], batch["answer_draw"]) if args.answer_loss else mask
-        return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(scored == 0, -100)).loss
+        return text_loss(model, ids, mask, ids.masked_fill(scored == 0, -100), args.loss_per_text)
 
     draw_times = spread_times(args.draw_times)
     wanted = [t for t in draw_times for _ in range(args.samples)]

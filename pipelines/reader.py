@@ -326,7 +326,8 @@ class LabelledImages(torch.utils.data.Dataset):
             for name, vs in fields.items()
             if not (self.time and name in TIME_FIELDS)
         }
-        columns = {name: split[name] for name in self.ids}  # the label columns alone: no image decoded
+        # the label columns alone (no image decoded), as lists: a datasets Column reads Arrow on every index
+        columns = {name: list(split[name]) for name in self.ids}
         keep = [i for i in range(len(split)) if all(str(columns[n][i]) in ids for n, ids in self.ids.items())]
         self.split = split if len(keep) == len(split) else split.select(keep, keep_in_memory=True)
 

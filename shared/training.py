@@ -35,6 +35,7 @@ from transformers import get_cosine_schedule_with_warmup, get_wsd_schedule
 
 from shared.checkpoints import resume_from_latest, save_checkpoint
 from shared.files import save_atomic
+from shared.muon import MuonAdamW
 
 Precision = Literal["auto", "no", "bf16", "fp16"]
 Compile = Literal["auto", "true", "false"]
@@ -255,37 +256,6 @@ def make_accelerator(args: TrainingArguments, precision: str, compiled: bool = F
     )
     set_seed(args.seed)
     return accelerator
-
-
-class MuonAdamW(torch.optim.Optimizer):
-    """Muon on ``hidden`` (2-D matrices), AdamW on ``groups``: one optimizer to the schedule,
-    accelerate and checkpoints. Muon's step is scaled to AdamW's size (``match_rms_adamw``, as
-    Moonshot's Muon), so one learning rate and weight decay serve both."""
-
-    def __init__(self, hidden: list, groups: list[dict], lr: float, weight_decay: float, betas: tuple):
-        self.muon = torch.optim.Muon(hidden, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
-        self.adamw = torch.optim.AdamW(groups, lr=lr, betas=betas)
-        super().__init__([p for g in groups for p in g["params"]] + hidden, {"lr": lr})
-        self._share_groups()
-
-    def _share_groups(self) -> None:
-        # the children's own group dicts, so that the schedule's learning rate reaches both
-        self.param_groups = self.muon.param_groups + self.adamw.param_groups
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        self.muon.step()
-        self.adamw.step()
-
-    def state_dict(self) -> dict:
-        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.muon.load_state_dict(state_dict["muon"])
-        self.adamw.load_state_dict(state_dict["adamw"])
-        # loading gives the children new group dicts (accelerate's prepare loads once to place the
-        # state): point at those, or the schedule would set the learning rate of stale copies
-        self._share_groups()
 
 
 def make_optimizer(model: torch.nn.Module, args: TrainingArguments, optimizer: str | None = None):

@@ -232,6 +232,31 @@ def test_loss_falls_on_each_texts_answer():
     assert texts.answer["read"][1].sum() < texts.mask["read"][1].sum()
 
 
+def test_loss_per_text_weighs_each_text_once():
+    """A text with one scored token counts as much as one with five (per text), or a fifth as much
+    (per token, HF's own loss); both are cross-entropies of the same logits."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    example = _example()
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(
+        LlamaConfig(vocab_size=16, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    )
+    ids = torch.randint(0, 16, (2, 7))
+    mask = torch.ones_like(ids)
+    labels = ids.clone()
+    labels[0, :6] = -100  # text 0 scores its last token only, text 1 its last five
+    labels[1, :2] = -100
+    logits = lm(input_ids=ids).logits[:, :-1]
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    one, five = nll[0, 5], nll[1, 1:].mean()
+    per_text = example.text_loss(lm, ids, mask, labels, per_text=True)
+    per_token = example.text_loss(lm, ids, mask, labels, per_text=False)
+    torch.testing.assert_close(per_text, (one + five) / 2)
+    torch.testing.assert_close(per_token, (one + 5 * five) / 6)
+    assert not torch.isclose(per_text, per_token)
+
+
 @pytest.mark.slow
 def test_example_end_to_end_tiny(tiny_run):
     import json
