@@ -97,7 +97,7 @@ class LMTrainingArguments(TrainingArguments):
     )
 
     # the LM and its training
-    steps: int = arg(3400, "optimizer steps of the LM")
+    steps: int = arg(3800, "optimizer steps of the LM")
     batch_size: int = arg(32, "sequences per step")
     lr: float = arg(2e-3, "peak learning rate")
     decay_fraction: float = arg(
