@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import llm_tokens  # noqa: E402
 
 from shared.muon import BatchedMuon  # noqa: E402
+from shared.training import make_optimizer  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,8 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     (args,) = HfArgumentParser(llm_tokens.LMTrainingArguments).parse_args_into_dataclasses([], look_for_args_file=False)
     torch.manual_seed(0)
     lm = llm_tokens.build_lm(1664, 128, args, eos_token_id=0)
-    head = lm.get_output_embeddings()
-    hidden = [m.weight for m in lm.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    hidden = make_optimizer(lm, args, "muon")[0].muon.param_groups[0]["params"]  # the loop's own choice
     for p in hidden:
         p.grad = torch.randn_like(p) * 1e-3
     shapes = sorted({tuple(p.shape) for p in hidden})

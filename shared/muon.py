@@ -5,8 +5,8 @@ iterations of three small matrix products, one matrix at a time. A small transfo
 matrices of few shapes (the LLM example: 28 matrices, 3 shapes), and on a CPU those 420
 products cost more in dispatch than in arithmetic. ``BatchedMuon`` is the same optimizer (the
 same arguments, state and update; a test holds it to torch's) that stacks the matrices of one
-shape and runs their Newton-Schulz steps as batched products: 0.024 s a step against 0.051 s
-for the example's matrices on a 2-core Xeon with AMX (benchmarks/RESULTS.md).
+shape and runs their Newton-Schulz steps as batched products (``benchmarks/bench_muon.py`` times
+both; the figures are in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

@@ -223,8 +223,7 @@ def choose_precision(requested: str, device_type: str | None = None) -> tuple[st
 def choose_optimizer(requested: str, device_type: str | None = None) -> tuple[str, str]:
     """``(optimizer, why)``: ``requested``, except that Muon falls back to AdamW where the device has
     no native bf16: torch's Muon runs its Newton-Schulz steps in bf16, which such a CPU computes
-    by a slow fallback (measured with the CPU limited to AVX2: 5.4 s a step for the LLM
-    example's 28 matrices, against 0.05 s with native bf16; benchmarks/RESULTS.md)."""
+    by a slow fallback (measured with the CPU limited to AVX2: benchmarks/RESULTS.md)."""
     if requested != "muon":
         return requested, "asked for"
     device_type = device_type or training_device_type()
