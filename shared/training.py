@@ -35,7 +35,6 @@ from transformers import get_cosine_schedule_with_warmup, get_wsd_schedule
 
 from shared.checkpoints import resume_from_latest, save_checkpoint
 from shared.files import save_atomic
-from shared.muon import MuonAdamW
 
 Precision = Literal["auto", "no", "bf16", "fp16"]
 Compile = Literal["auto", "true", "false"]
@@ -226,6 +225,8 @@ def choose_optimizer(requested: str, device_type: str | None = None) -> tuple[st
     by a slow fallback (measured with the CPU limited to AVX2: benchmarks/RESULTS.md)."""
     if requested != "muon":
         return requested, "asked for"
+    if not hasattr(torch.optim, "Muon"):  # pyproject allows a torch older than Muon (2.9)
+        return "adamw", f"muon asked for, but torch {torch.__version__} has no torch.optim.Muon (2.9 and later)"
     device_type = device_type or training_device_type()
     if native_bf16(device_type):
         return "muon", f"asked for; this {device_type} has native bf16 for its Newton-Schulz steps"
@@ -276,6 +277,8 @@ def make_optimizer(model: torch.nn.Module, args: TrainingArguments, optimizer: s
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
     if hidden:
+        from shared.muon import MuonAdamW  # here: it subclasses torch.optim.Muon, absent before torch 2.9
+
         optimizer = MuonAdamW(hidden, groups, args.lr, args.weight_decay, betas=(0.9, 0.95))
     else:
         optimizer = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))

@@ -233,6 +233,14 @@ def test_muon_needs_native_bf16(monkeypatch, native, expected):
     assert choose_optimizer("adamw", "cpu")[0] == "adamw"
 
 
+def test_muon_needs_a_torch_that_has_it(monkeypatch):
+    """pyproject allows a torch older than torch.optim.Muon: there --optimizer muon trains with AdamW."""
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.delattr(torch.optim, "Muon")
+    optimizer, why = choose_optimizer("muon", "cpu")
+    assert optimizer == "adamw" and "torch.optim.Muon" in why
+
+
 def test_muon_trains_and_resumes_exactly(tmp_path, monkeypatch, capsys):
     """--optimizer muon through fit: the loss falls, and a run resumed from its checkpoint ends with
     the uninterrupted run's weights (both optimizers' states are saved and restored)."""
