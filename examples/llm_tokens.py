@@ -234,16 +234,25 @@ class TwoWayTexts(torch.utils.data.Dataset):
         return {f"{k}_{name}": v[name][i] for k, v in parts for name in v}
 
 
-def text_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, per_text: bool) -> torch.Tensor:
-    """The next-token loss on ``labels`` (-100: not scored): with ``per_text`` the mean over each
-    text's scored tokens, then over the texts (a read text's 15-token caption weighs as much as a
-    draw text's 66-token image); else the mean over every scored token of the batch (HF's loss)."""
-    if not per_text:
-        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+def mix_texts(batch: dict, u: torch.Tensor, args: LMTrainingArguments):
+    """``(ids, mask, scored)`` of one batch of texts, each row read where its uniform ``u [B, 1]`` is
+    below ``--read-fraction``, else drawn; scored on its answer (or, without ``--answer-loss``, all)."""
+    read = u < args.read_fraction
+    ids = torch.where(read, batch["ids_read"], batch["ids_draw"])
+    mask = torch.where(read, batch["mask_read"], batch["mask_draw"])
+    return ids, mask, torch.where(read, batch["answer_read"], batch["answer_draw"]) if args.answer_loss else mask
+
+
+def text_loss(model, ids: torch.Tensor, mask: torch.Tensor, scored: torch.Tensor, per_text: bool) -> torch.Tensor:
+    """The next-token loss on the tokens where ``scored [B, T]`` is 1: with ``per_text`` the mean over
+    each text's scored tokens, then over the texts (a read text's 15-token caption weighs as much as
+    a draw text's 66-token image); else the mean over every scored token of the batch."""
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
-    per_token = F.cross_entropy(logits.float().transpose(1, 2), labels[:, 1:], reduction="none")
-    counted = (labels[:, 1:] != -100).float()
-    return ((per_token * counted).sum(1) / counted.sum(1).clamp(min=1)).mean()
+    nll = F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], reduction="none")
+    scored = scored[:, 1:].float()  # the first token is never predicted
+    if per_text:
+        return ((nll * scored).sum(1) / scored.sum(1).clamp(min=1)).mean()
+    return (nll * scored).sum() / scored.sum()
 
 
 def build_lm(vocab_size: int, n_positions: int, args: LMTrainingArguments, eos_token_id: int) -> LlamaForCausalLM:
@@ -350,13 +359,9 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
         return build_lm(vocab, 64 * math.ceil((train.length + 16) / 64), args, tok.eos_token_id)
 
     def compute_loss(model, batch, generator):
-        read = (torch.rand(len(batch["ids_draw"]), 1, generator=generator) < args.read_fraction).to(
-            batch["ids_draw"].device
-        )
-        ids = torch.where(read, batch["ids_read"], batch["ids_draw"])
-        mask = torch.where(read, batch["mask_read"], batch["mask_draw"])
-        scored = torch.where(read, batch["answer_read"], batch["answer_draw"]) if args.answer_loss else mask
-        return text_loss(model, ids, mask, ids.masked_fill(scored == 0, -100), args.loss_per_text)
+        u = torch.rand(len(batch["ids_draw"]), 1, generator=generator).to(batch["ids_draw"].device)
+        ids, mask, scored = mix_texts(batch, u, args)
+        return text_loss(model, ids, mask, scored, args.loss_per_text)
 
     draw_times = spread_times(args.draw_times)
     wanted = [t for t in draw_times for _ in range(args.samples)]

@@ -232,9 +232,33 @@ def test_loss_falls_on_each_texts_answer():
     assert texts.answer["read"][1].sum() < texts.mask["read"][1].sum()
 
 
+def test_mixed_batch_reads_and_draws():
+    """Each row read or drawn by its draw against --read-fraction, scored on its answer only
+    (the caption after a read text's image, a draw text's image), or everywhere without --answer-loss."""
+    import datasets
+    from transformers import HfArgumentParser
+
+    example = _example()
+    captions = ["The clock shows 3:15.", "The clock shows 10:05."]
+    tok = train_text_tokenizer([*captions, *(" " + c for c in captions), " <boi>"], vocab_size=300)
+    extend_tokenizer(tok, 16, grid_shapes=[(2, 2)])
+    texts = example.TwoWayTexts(datasets.Dataset.from_dict({"ids": [[1, 2, 3, 4]] * 2}), captions, (2, 2), tok)
+    batch = torch.utils.data.default_collate([texts[0], texts[1]])
+    (args,) = HfArgumentParser(example.LMTrainingArguments).parse_args_into_dataclasses(
+        ["--read-fraction", "0.4"], look_for_args_file=False
+    )
+    ids, mask, scored = example.mix_texts(batch, torch.tensor([[0.1], [0.5]]), args)  # read, draw
+    span = "<boi><grid_2x2><img_00001><img_00002><img_00003><img_00004><eoi>"
+    scored_text = [tok.decode(i[s.bool()]) for i, s in zip(ids, scored)]
+    assert scored_text == [" The clock shows 3:15.<|endoftext|>", span + "<|endoftext|>"]
+    assert tok.decode(ids[1][mask[1].bool()]) == "The clock shows 10:05. " + span + "<|endoftext|>"
+    args.answer_loss = False
+    assert torch.equal(example.mix_texts(batch, torch.tensor([[0.1], [0.5]]), args)[2], mask)
+
+
 def test_loss_per_text_weighs_each_text_once():
     """A text with one scored token counts as much as one with five (per text), or a fifth as much
-    (per token, HF's own loss); both are cross-entropies of the same logits."""
+    (per token); both are cross-entropies of the same logits."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     example = _example()
@@ -244,14 +268,14 @@ def test_loss_per_text_weighs_each_text_once():
     )
     ids = torch.randint(0, 16, (2, 7))
     mask = torch.ones_like(ids)
-    labels = ids.clone()
-    labels[0, :6] = -100  # text 0 scores its last token only, text 1 its last five
-    labels[1, :2] = -100
+    answer = torch.zeros_like(ids)
+    answer[0, 6:] = 1  # text 0 scores its last token only, text 1 its last five
+    answer[1, 2:] = 1
     logits = lm(input_ids=ids).logits[:, :-1]
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
     one, five = nll[0, 5], nll[1, 1:].mean()
-    per_text = example.text_loss(lm, ids, mask, labels, per_text=True)
-    per_token = example.text_loss(lm, ids, mask, labels, per_text=False)
+    per_text = example.text_loss(lm, ids, mask, answer, per_text=True)
+    per_token = example.text_loss(lm, ids, mask, answer, per_text=False)
     torch.testing.assert_close(per_text, (one + five) / 2)
     torch.testing.assert_close(per_token, (one + 5 * five) / 6)
     assert not torch.isclose(per_text, per_token)
