@@ -33,7 +33,7 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, get_
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup, get_wsd_schedule
 
-from shared.checkpoints import resume_from_latest, save_checkpoint
+from shared.checkpoints import latest_checkpoint, resume_from_latest, save_checkpoint
 from shared.files import save_atomic
 
 Precision = Literal["auto", "no", "bf16", "fp16"]
@@ -345,7 +345,8 @@ def fit(
     """
     out = Path(args.out)
     precision, why = choose_precision(args.mixed_precision)
-    compiled, why_compiled = choose_compile(args.compile, args.steps)
+    found = latest_checkpoint(out) if args.resume else None  # auto compiles by the steps left
+    compiled, why_compiled = choose_compile(args.compile, args.steps - (found[1].get("step", 0) if found else 0))
     optimizer_name, why_optimizer = choose_optimizer(args.optimizer)
     accelerator = make_accelerator(args, precision, compiled)
     if len(train_data) < args.batch_size * accelerator.num_processes:

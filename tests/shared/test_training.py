@@ -170,6 +170,30 @@ def test_compiled_training_matches_plain_and_resumes_without_compile(tmp_path):
     torch.testing.assert_close(resumed, plain, rtol=1e-4, atol=1e-5)
 
 
+def test_a_resumed_run_decides_compile_by_the_steps_left(tmp_path, monkeypatch):
+    """--compile auto weighs the compilation against the steps still to run, not the run's total."""
+    asked = []
+
+    def record(requested, steps, device_type=None):
+        asked.append(steps)
+        return False, "recorded"
+
+    monkeypatch.setattr(training, "choose_compile", record)
+    data = torch.utils.data.TensorDataset(torch.randn(64, 4), torch.randn(64))
+
+    def run(**kw):
+        args = TrainingArguments(
+            out=str(tmp_path / "run"), steps=20, batch_size=16, save_every=15, eval_every=100,
+            mixed_precision="no", compile="auto", progress=False, **kw,
+        )  # fmt: skip
+        fit(args, Linear, data, lambda m, b, _: torch.nn.functional.mse_loss(m(b[0]), b[1]), name="linear")
+
+    run()
+    (tmp_path / "run" / "model").rename(tmp_path / "model")  # resume from step 15's checkpoint
+    run(resume=True)
+    assert asked == [20, 5]
+
+
 def test_compile_without_a_compiler_is_refused_before_training(tmp_path, monkeypatch):
     import torch._inductor.cpp_builder as cpp_builder
 
