@@ -120,7 +120,7 @@ class LMTrainingArguments(TrainingArguments):
     )
 
     # reading and drawing
-    read_fraction: float = arg(0.4, "share of training sequences written image-first (read); the rest draw")
+    read_fraction: float = arg(0.45, "share of training sequences written image-first (read); the rest draw")
     answer_loss: bool = arg(
         True, "loss on the answer only (a read text's caption, a draw text's image); false: on every token"
     )
