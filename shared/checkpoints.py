@@ -72,9 +72,9 @@ def latest_checkpoint(out: str | Path) -> tuple[Path, dict] | None:
     return None
 
 
-def resume_from_latest(accelerator: Accelerator, out: str | Path) -> int:
-    """Load the latest verified checkpoint into the prepared objects; return its micro step (0 if none)."""
-    found = latest_checkpoint(out)
+def resume_from_latest(accelerator: Accelerator, out: str | Path, found: tuple[Path, dict] | None) -> int:
+    """Load ``found`` (``latest_checkpoint(out)``, looked up once by the caller) into the prepared
+    objects; return its micro step (0 if none)."""
     if found is None:
         accelerator.print(f"no complete checkpoint under {out}/checkpoints: starting from scratch")
         return 0

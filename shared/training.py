@@ -345,7 +345,7 @@ def fit(
     """
     out = Path(args.out)
     precision, why = choose_precision(args.mixed_precision)
-    found = latest_checkpoint(out) if args.resume else None  # auto compiles by the steps left
+    found = latest_checkpoint(out) if args.resume else None  # verified once: compile and resume use it
     compiled, why_compiled = choose_compile(args.compile, args.steps - (found[1].get("step", 0) if found else 0))
     optimizer_name, why_optimizer = choose_optimizer(args.optimizer)
     accelerator = make_accelerator(args, precision, compiled)
@@ -368,7 +368,7 @@ def fit(
     optimizer, schedule = make_optimizer(model, args, optimizer_name)
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
     unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
-    start = resume_from_latest(accelerator, out) if args.resume else 0
+    start = resume_from_latest(accelerator, out, found) if args.resume else 0
     main = accelerator.is_main_process
     params = sum(p.numel() for p in unwrapped.parameters())
     accelerator.init_trackers(
