@@ -53,7 +53,8 @@ STEPS=$($PY -c "print(max(250, int($LEFT / ($PER_STEP * 1.8)) // 250 * 250))")
 echo "probe: $PER_STEP s/step -> --steps $STEPS for $LEFT s left of a deadline of $DEADLINE s" | tee -a "$LOG"
 rm -rf "$WORK/prior"
 stamped() { while IFS= read -r line; do echo "[${SECONDS} s] $line"; done; }  # the script's clock on each line
-LIMIT=$((DEADLINE - SECONDS - 20)) train --steps "$STEPS" --compile false --out "$WORK/prior" "$@" 2>&1 | stamped | tee -a "$LOG" ||
+LEFT=$((DEADLINE - SECONDS - 20))  # at least a second: timeout takes no negative limit
+LIMIT=$((LEFT > 1 ? LEFT : 1)) train --steps "$STEPS" --compile false --out "$WORK/prior" "$@" 2>&1 | stamped | tee -a "$LOG" ||
   echo "training cut at the deadline: the newest checkpoint's weights come back (its schedule unfinished)" | tee -a "$LOG"
 $PY - "$WORK" "$OUT" <<'PY' 2>&1 | tee -a "$LOG"
 import shutil, sys, torch
@@ -66,7 +67,10 @@ if (work / "prior" / "model").exists():
     prior = load_prior(work / "prior" / "model")
     shutil.copy(work / "prior" / "metrics.json", out / "metrics.json")
 else:  # the probe's model has the same config; the weights are the newest complete checkpoint's
-    path, manifest = latest_checkpoint(work / "prior")
+    found = latest_checkpoint(work / "prior")
+    if found is None:
+        sys.exit("no checkpoint was complete at the deadline (--save_every, 500 steps here): no prior comes back")
+    path, manifest = found
     prior = load_prior(work / "probe" / "model")
     prior.load_state_dict(load_file(path / "model.safetensors"))
     print(f"exported {path.name} (step {manifest['step']})")

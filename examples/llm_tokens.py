@@ -18,9 +18,9 @@
    and decayed over the last 30%.
 4. Measure on clocks held out of the LM's training:
    - ``draw_accuracy``: prompts ``"The clock shows H:MM, <style>. <boi>"`` for times spread
-     across the dial (styles of held-out clocks), sampled at ``--temperature`` with the
-     image-span grammar, decoded
-     by the tokenizer, read by the clock reader (``pipelines.reader.load_reader()``);
+     across the dial (styles of held-out clocks), each grid the most likely one a beam search
+     of ``--beams`` finds (or sampled at ``--temperature``) under the image-span grammar,
+     decoded by the tokenizer, read by the clock reader (``pipelines.reader.load_reader()``);
    - ``read_accuracy``: the LM's greedy caption of each held-out clock's tokens against its label;
    correct = circular error of at most 3 minutes on the 12-hour dial. With style words, each
    field too: ``draw_fields`` (the reader's reading of the drawings) and ``read_fields`` (the
@@ -130,14 +130,17 @@ class LMTrainingArguments(TrainingArguments):
         "text's short caption counts as much as a draw text's image; false: every scored token weighs the same",
     )
     draw_times: int = arg(120, "times spread evenly across the dial prompted for the draw accuracy")
-    samples: int = arg(2, "drawings per prompted time")
+    samples: int = arg(2, "drawings per prompted time, each asked in the style of another held-out clock")
     read_images: int = arg(720, "held-out test clocks captioned for the read accuracy (at most the test split)")
 
-    # how the drawings are sampled and judged
-    temperature: float = arg(
-        0.2, "sampling temperature of the drawings (a request names the time and every style: one image fits it)"
+    # how the drawings are decoded and judged
+    beams: int = arg(
+        8,
+        "beam search width of the drawings: each is the most likely grid found (a request names the "
+        "time and every style: one image fits it); 1: sample at --temperature",
     )
-    top_k: int | None = arg(None, "top-k of the drawings (default: off)")
+    temperature: float = arg(0.2, "sampling temperature of the drawings with --beams 1")
+    top_k: int | None = arg(None, "top-k of the drawings with --beams 1 (default: off)")
     reader: str = arg("", "clock reader folder (default: the shipped pipelines/weights/clock_pipeline/reader)")
     pipeline: str = arg(
         str(DEFAULT_PIPELINE), "two-stage pipeline drawn on the same requests, as drawn, for comparison ('': none)"
@@ -149,8 +152,8 @@ class LMTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.train_size < 720 or not 0.0 <= self.read_fraction <= 1.0:
             raise ValueError("--train-size must be at least 720 and --read-fraction in [0, 1]")
-        if min(self.draw_times, self.samples, self.read_images) < 1:
-            raise ValueError("--draw-times, --samples and --read-images must be at least 1")
+        if min(self.draw_times, self.samples, self.read_images, self.beams) < 1:
+            raise ValueError("--draw-times, --samples, --read-images and --beams must be at least 1")
 
 
 def caption(hour: int, minute: int, labels: dict | None = None) -> str:
@@ -198,6 +201,15 @@ def parse_caption(text: str) -> tuple[int, int] | None:
 def spread_times(n: int) -> list[tuple[int, int]]:
     """``n`` times evenly spread around the 12-hour dial, from 12:00."""
     return [divmod(round(i * 720 / n) % 720, 60) for i in range(n)]
+
+
+def draw_requests(draw_times: int, samples: int, labels: list[dict | None]):
+    """``(wanted, asked, prompts)`` of the draw accuracy: ``draw_times`` times spread across the
+    dial, ``samples`` requests each, every request in the style of the next held-out clock
+    (``labels``; Nones: captions name the time only), as prompts ending in ``<boi>``."""
+    wanted = [t for t in spread_times(draw_times) for _ in range(samples)]
+    asked = [labels[i % len(labels)] for i in range(len(wanted))]
+    return wanted, asked, [f"{caption(h, m, lab)} <boi>" for (h, m), lab in zip(wanted, asked)]
 
 
 def within(read: list[tuple[int, int] | None], wanted: list[tuple[int, int]]) -> list[bool]:
@@ -363,16 +375,20 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
         ids, mask, scored = mix_texts(batch, u, args)
         return text_loss(model, ids, mask, scored, args.loss_per_text)
 
-    draw_times = spread_times(args.draw_times)
-    wanted = [t for t in draw_times for _ in range(args.samples)]
-    # drawings asked in the styles of held-out clocks (when captions name styles)
-    asked = [test_labels[i % len(test_labels)] if styled else None for i in range(len(wanted))]
-    prompts = [f"{caption(h, m, lab)} <boi>" for (h, m), lab in zip(wanted, asked)]
+    wanted, asked, prompts = draw_requests(args.draw_times, args.samples, test_labels)
     last: dict = {}
 
     def evaluate(model, step):
         grids = draw_grids(
-            model, tok, mapping, prompts, grid, seed=args.seed, temperature=args.temperature, top_k=args.top_k
+            model,
+            tok,
+            mapping,
+            prompts,
+            grid,
+            seed=args.seed,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            num_beams=args.beams,
         )
         drawn = torch.cat([vq.decode(c) for c in grids.split(256)])
         hours, minutes = reader.read(drawn)
@@ -431,6 +447,7 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
         "drawn": len(wanted),
         "draw_times": args.draw_times,
         "samples_per_time": args.samples,
+        "beams": args.beams,
         "read_images": len(test_times),
         "steps": args.steps,
         "train_seconds": metrics["seconds"],

@@ -302,13 +302,24 @@ def draw_grids(
     seed: int = 0,
     temperature: float = 1.0,
     top_k: int | None = None,
+    num_beams: int = 1,
     batch_size: int = 256,
 ) -> torch.Tensor:
-    """Sample one image per prompt (each ending in ``<boi>``): ``LongTensor [N, h, w]`` of codes.
+    """One image per prompt (each ending in ``<boi>``): ``LongTensor [N, h, w]`` of codes, sampled
+    at ``temperature`` (and ``top_k``), or with ``num_beams > 1`` the most likely grid a beam search
+    of that width finds (deterministic: seed, temperature and top-k do not apply).
 
     Prompts are batched by their token length (no padding), in a fixed order, after
     ``torch.manual_seed(seed)``: the same weights and seed give the same grids.
     """
+    if num_beams < 1:
+        raise ValueError(f"num_beams must be at least 1, got {num_beams}")
+    decoding = (
+        {"do_sample": False, "num_beams": num_beams}
+        if num_beams > 1
+        else {"do_sample": True, "temperature": temperature, "top_k": top_k or 0, "top_p": 1.0}
+    )
+    batch_size = max(1, batch_size // num_beams)  # a beam search runs num_beams rows per prompt
     h, w = grid_shape
     encoded = [tokenizer(p).input_ids for p in prompts]
     by_length: dict[int, list[int]] = {}
@@ -325,10 +336,7 @@ def draw_grids(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
                 max_new_tokens=h * w + 2,
-                do_sample=True,
-                temperature=temperature,
-                top_k=top_k or 0,
-                top_p=1.0,
+                **decoding,
                 logits_processor=[span_grammar(n, mapping, grid_shape)],
                 pad_token_id=tokenizer.pad_token_id,
             )

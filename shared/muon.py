@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
+from itertools import chain
 
 import torch
 
@@ -71,6 +73,26 @@ class BatchedMuon(torch.optim.Muon):
         return loss
 
 
+class JointState(Mapping):
+    """Read-only view of several optimizers' per-parameter state. Not a ``ChainMap``: looking a
+    parameter up there would add an empty entry to the first child's ``defaultdict``."""
+
+    def __init__(self, *states: dict):
+        self.states = states
+
+    def __getitem__(self, param):
+        for state in self.states:
+            if param in state:
+                return state[param]
+        raise KeyError(param)
+
+    def __iter__(self):
+        return chain(*self.states)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.states))
+
+
 class MuonAdamW(torch.optim.Optimizer):
     """Muon on ``hidden`` (2-D matrices), AdamW on ``groups``: one optimizer to the schedule,
     accelerate and checkpoints. Muon's step is scaled to AdamW's size (``match_rms_adamw``, as
@@ -83,8 +105,10 @@ class MuonAdamW(torch.optim.Optimizer):
         self._share_groups()
 
     def _share_groups(self) -> None:
-        # the children's own group dicts, so that the schedule's learning rate reaches both
+        # the children's own group dicts, so that the schedule's learning rate reaches both, and
+        # their state as one read-only view, for whoever inspects ``optimizer.state[p]``
         self.param_groups = self.muon.param_groups + self.adamw.param_groups
+        self.state = JointState(self.muon.state, self.adamw.state)
 
     @torch.no_grad()
     def step(self, closure=None):

@@ -348,6 +348,49 @@ def test_saved_folder_round_trip_gives_the_same_completions(tiny_run):
     assert caption_grids(lm, tok, a) == caption_grids(lm2, tok2, a)
 
 
+@pytest.mark.slow
+def test_beam_search_draws_a_likelier_grid_than_sampling(tiny_run):
+    import torch.nn.functional as F
+
+    from pipelines.llm_tokens import draw_grids, ids_to_text, load_lm_folder
+
+    example, args, out, result, _ = tiny_run
+    assert result["beams"] == args.beams == 8  # the example's drawings are beam searched by default
+    lm, tok, mapping = load_lm_folder(out / "model")
+    captions = [example.caption(h, m) for h, m in [(3, 15), (7, 40), (11, 5)]]
+    prompts = [f"{c} <boi>" for c in captions]
+    beam = draw_grids(lm, tok, mapping, prompts, (8, 8), seed=0, num_beams=4)
+    # deterministic: neither the seed nor the sampling settings move it
+    assert torch.equal(beam, draw_grids(lm, tok, mapping, prompts, (8, 8), seed=1, temperature=3.0, num_beams=4))
+    sampled = draw_grids(lm, tok, mapping, prompts, (8, 8), seed=0, temperature=1.0)
+
+    def log_likelihood(grids):  # of each grid's tokens after <boi>, given its caption
+        ids = torch.tensor(tok([example.draw_text(c, ids_to_text(g)) for c, g in zip(captions, grids)]).input_ids)
+        with torch.no_grad():
+            logp = F.log_softmax(lm(input_ids=ids).logits[:, :-1].float(), -1)
+        token_logp = logp.gather(-1, ids[:, 1:, None])[..., 0]
+        start = len(tok(prompts[0]).input_ids) - 1  # captions of one length: the first image-span token
+        return token_logp[:, start:].sum(1)
+
+    assert (log_likelihood(beam) > log_likelihood(sampled)).all()
+    with pytest.raises(ValueError, match="num_beams must be at least 1"):
+        draw_grids(lm, tok, mapping, prompts, (8, 8), num_beams=0)
+
+
+@pytest.mark.slow
+def test_redraw_benchmark_repeats_the_runs_own_draw_accuracy(tiny_run, capsys):
+    """benchmarks/llm_redraw.py rebuilds the run's own requests: its beam search gives the run's figure."""
+    example, args, out, result, _ = tiny_run
+    bench = load_script(EXAMPLE.parents[1] / "benchmarks" / "llm_redraw.py", "llm_redraw")
+    bench.main([str(out), "--seeds", "2", "--beams", str(args.beams)])
+    header, rule, row = capsys.readouterr().out.strip().splitlines()
+    assert header == f"| run | seed 0 | seed 1 | mean of 2 seeds | {args.beams} beams |"
+    assert row.startswith(f"| `{out}` | ")
+    shares = [float(cell.rstrip("%")) / 100 for cell in row.strip("| ").split(" | ")[1:]]
+    assert shares[-1] == pytest.approx(result["draw_accuracy"], abs=1e-3)  # float32 here, float32 there
+    assert shares[2] == pytest.approx((shares[0] + shares[1]) / 2, abs=2e-3)
+
+
 def test_tokenizer_computes_in_float32_whatever_it_stores():
     from safetensors import safe_open
 

@@ -247,6 +247,15 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest():
     assert {id(g) for g in optimizer.param_groups} == {
         id(g) for g in optimizer.muon.param_groups + optimizer.adamw.param_groups
     }
+    # after a step, every parameter's state is found through the one optimizer, also once reloaded
+    model(input_ids=torch.arange(8)[None]).logits.sum().backward()
+    optimizer.step()
+    assert {id(p) for p in optimizer.state} == muon | adamw
+    assert "momentum_buffer" in optimizer.state[model.model.layers[0].mlp.up_proj.weight]
+    assert "exp_avg" in optimizer.state[model.model.embed_tokens.weight]
+    assert len(optimizer.muon.state) == 7 and len(optimizer.state) == len(muon | adamw)  # reads add nothing
+    optimizer.load_state_dict(optimizer.state_dict())
+    assert {id(p) for p in optimizer.state} == muon | adamw
 
 
 @pytest.mark.parametrize(("native", "expected"), [(True, "muon"), (False, "adamw")])
