@@ -18,8 +18,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import llm_tokens  # noqa: E402
 
@@ -42,9 +40,7 @@ def redraw(run: Path, reader, seeds: int, temperature: float, beams: list[int]) 
 
     def accuracy(**decoding) -> float:
         grids = draw_grids(lm, tok, mapping, prompts, grid, **decoding)
-        with torch.no_grad():
-            hours, minutes = reader.read(torch.cat([vq.decode(c) for c in grids.split(256)]))
-        return sum(llm_tokens.within(list(zip(hours.tolist(), minutes.tolist())), wanted)) / len(wanted)
+        return llm_tokens.reader_accuracy(reader, llm_tokens.decode(vq, grids), wanted)
 
     shares = {f"seed {s}": accuracy(seed=s, temperature=temperature) for s in range(seeds)}
     if seeds:

@@ -53,8 +53,8 @@ STEPS=$($PY -c "print(max(250, int($LEFT / ($PER_STEP * 1.8)) // 250 * 250))")
 echo "probe: $PER_STEP s/step -> --steps $STEPS for $LEFT s left of a deadline of $DEADLINE s" | tee -a "$LOG"
 rm -rf "$WORK/prior"
 stamped() { while IFS= read -r line; do echo "[${SECONDS} s] $line"; done; }  # the script's clock on each line
-LEFT=$((DEADLINE - SECONDS - 20))  # at least a second: timeout takes no negative limit
-LIMIT=$((LEFT > 1 ? LEFT : 1)) train --steps "$STEPS" --compile false --out "$WORK/prior" "$@" 2>&1 | stamped | tee -a "$LOG" ||
+TRAIN_LEFT=$((DEADLINE - SECONDS - 20))  # at least a second: timeout takes no negative limit
+LIMIT=$((TRAIN_LEFT > 1 ? TRAIN_LEFT : 1)) train --steps "$STEPS" --compile false --out "$WORK/prior" "$@" 2>&1 | stamped | tee -a "$LOG" ||
   echo "training cut at the deadline: the newest checkpoint's weights come back (its schedule unfinished)" | tee -a "$LOG"
 $PY - "$WORK" "$OUT" <<'PY' 2>&1 | tee -a "$LOG"
 import shutil, sys, torch

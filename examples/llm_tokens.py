@@ -216,6 +216,18 @@ def within(read: list[tuple[int, int] | None], wanted: list[tuple[int, int]]) ->
     return [r is not None and int(circular_error(r[0], r[1], w[0], w[1])) <= TOLERANCE for r, w in zip(read, wanted)]
 
 
+@torch.no_grad()
+def decode(vq, grids: torch.Tensor) -> torch.Tensor:
+    """The images of code grids ``[N, h, w]``, decoded 256 at a time."""
+    return torch.cat([vq.decode(c) for c in grids.split(256)])
+
+
+def reader_accuracy(reader, images: torch.Tensor, wanted: list[tuple[int, int]]) -> float:
+    """The share of ``images`` the clock reader reads within the tolerance of the ``wanted`` times."""
+    hours, minutes = reader.read(images)
+    return sum(within(list(zip(hours.tolist(), minutes.tolist())), wanted)) / len(wanted)
+
+
 class TwoWayTexts(torch.utils.data.Dataset):
     """Every training clock tokenized both ways (draw and read), padded to one length."""
 
@@ -327,16 +339,10 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
     seen = set(map(tuple, tokens["train"]["ids"]))
     new_grid = [tuple(ids) not in seen for ids in test["ids"]]
     images = to_tensor(data["test"].select(range(len(test)))["image"], size=size)
-    with torch.no_grad():
-        recon = torch.cat([vq.decode(c) for c in test_ids.split(256)])
-
-    def reader_accuracy(x: torch.Tensor, wanted) -> float:
-        hours, minutes = reader.read(x)
-        return sum(within(list(zip(hours.tolist(), minutes.tolist())), wanted)) / len(wanted)
-
+    recon = decode(vq, test_ids)
     reference = {
-        "reader_accuracy": reader_accuracy(images, test_times),
-        "reader_accuracy_reconstructed": reader_accuracy(recon, test_times),
+        "reader_accuracy": reader_accuracy(reader, images, test_times),
+        "reader_accuracy_reconstructed": reader_accuracy(reader, recon, test_times),
         "tokenizer_psnr": float((10 * torch.log10(4 / ((images - recon) ** 2).mean((1, 2, 3)))).mean()),
     }
     print(
@@ -390,7 +396,7 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
             top_k=args.top_k,
             num_beams=args.beams,
         )
-        drawn = torch.cat([vq.decode(c) for c in grids.split(256)])
+        drawn = decode(vq, grids)
         hours, minutes = reader.read(drawn)
         drawn_read = list(zip(hours.tolist(), minutes.tolist()))
         texts = caption_grids(model, tok, test_ids, max_new_tokens=longest_caption + 2)
@@ -428,7 +434,7 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
             for (h, m), lab in zip(wanted, asked)
         ]
         drawn = pipe.draw(requests, seed=args.seed, verifier=None, max_images=None)
-        reference["pipeline_draw_accuracy"] = reader_accuracy(drawn, wanted)
+        reference["pipeline_draw_accuracy"] = reader_accuracy(reader, drawn, wanted)
         print(f"the two-stage pipeline, as drawn, shows the asked time on {reference['pipeline_draw_accuracy']:.1%}")
 
     minutes = (time.perf_counter() - t0) / 60
