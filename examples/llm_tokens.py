@@ -38,6 +38,7 @@ Every setting is a field of ``LMTrainingArguments`` (``--help`` lists them).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -249,6 +250,9 @@ class TwoWayTexts(torch.utils.data.Dataset):
             marker, after = first[name]
             start = (self.ids[name] == marker).int().argmax(1, keepdim=True) + after
             self.answer[name] = (torch.arange(self.length) >= start).int() * self.mask[name]
+        # the answers' first token, as early as any text has it, is the first the loss needs a logit for
+        earliest = min(int(answer.argmax(1).min()) for answer in self.answer.values())
+        self.logits_needed = self.length - earliest + 1
 
     def __len__(self):
         return len(self.ids["draw"])
@@ -267,16 +271,25 @@ def mix_texts(batch: dict, u: torch.Tensor, args: LMTrainingArguments):
     return ids, mask, torch.where(read, batch["answer_read"], batch["answer_draw"]) if args.answer_loss else mask
 
 
-def text_loss(model, ids: torch.Tensor, mask: torch.Tensor, scored: torch.Tensor, per_text: bool) -> torch.Tensor:
-    """The next-token loss on the tokens where ``scored [B, T]`` is 1: with ``per_text`` the mean over
-    each text's scored tokens, then over the texts (a read text's 15-token caption weighs as much as
-    a draw text's 66-token image); else the mean over every scored token of the batch."""
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
-    nll = F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], reduction="none")
-    scored = scored[:, 1:].float()  # the first token is never predicted
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor, per_text: bool = True, **kwargs) -> torch.Tensor:
+    """The LM's ``loss_function``: next-token cross-entropy on the tokens whose label is not -100, with
+    ``per_text`` the mean over each text's scored tokens, then over the texts (a read text's 15-token
+    caption weighs as much as a draw text's 66-token image); else the mean over every scored token.
+    ``logits`` may cover only the last positions (``logits_to_keep``): the labels are cut to match."""
+    labels = labels[:, -logits.shape[1] :][:, 1:]
+    nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+    scored = (labels != -100).float()
     if per_text:
         return ((nll * scored).sum(1) / scored.sum(1).clamp(min=1)).mean()
     return (nll * scored).sum() / scored.sum()
+
+
+def text_loss(model, ids: torch.Tensor, mask: torch.Tensor, scored: torch.Tensor, keep: int = 0) -> torch.Tensor:
+    """The model's ``loss_function`` (``answer_loss``) on the tokens where ``scored [B, T]`` is 1, computed
+    inside the model's forward, so that a compiled model fuses it (measured faster than a loss on the
+    returned logits); ``keep``: logits of the last positions only, enough for every scored token."""
+    labels = ids.masked_fill(scored == 0, -100)
+    return model(input_ids=ids, attention_mask=mask, labels=labels, logits_to_keep=keep).loss
 
 
 def build_lm(vocab_size: int, n_positions: int, args: LMTrainingArguments, eos_token_id: int) -> LlamaForCausalLM:
@@ -374,12 +387,14 @@ def run(args: LMTrainingArguments) -> tuple[dict, LlamaForCausalLM]:
         # every token's embedding random from the start: the image tokens too (resize_embeddings'
         # mean rows suit a trained LM, but start 1024 codes of an untrained one identical)
         vocab = 64 * math.ceil(len(tok) / 64)
-        return build_lm(vocab, 64 * math.ceil((train.length + 16) / 64), args, tok.eos_token_id)
+        lm = build_lm(vocab, 64 * math.ceil((train.length + 16) / 64), args, tok.eos_token_id)
+        lm.loss_function = functools.partial(answer_loss, per_text=args.loss_per_text)
+        return lm
 
     def compute_loss(model, batch, generator):
         u = torch.rand(len(batch["ids_draw"]), 1, generator=generator).to(batch["ids_draw"].device)
         ids, mask, scored = mix_texts(batch, u, args)
-        return text_loss(model, ids, mask, scored, args.loss_per_text)
+        return text_loss(model, ids, mask, scored, keep=train.logits_needed if args.answer_loss else 0)
 
     wanted, asked, prompts = draw_requests(args.draw_times, args.samples, test_labels)
     last: dict = {}

@@ -230,6 +230,10 @@ def test_loss_falls_on_each_texts_answer():
     assert parts("read", 0) == (span, " The clock shows 3:15, a red clock.<|endoftext|>")
     assert parts("read", 1)[1] == " The clock shows 10:05.<|endoftext|>"
     assert texts.answer["read"][1].sum() < texts.mask["read"][1].sum()
+    # the loss's logits (the last logits_needed) begin one before the earliest answer token of any text
+    scored = torch.cat([texts.answer["draw"], texts.answer["read"]]).bool()
+    first_logit = texts.length - texts.logits_needed
+    assert not scored[:, : first_logit + 1].any() and scored[:, first_logit + 1].any()
 
 
 def test_mixed_batch_reads_and_draws():
@@ -258,7 +262,10 @@ def test_mixed_batch_reads_and_draws():
 
 def test_loss_per_text_weighs_each_text_once():
     """A text with one scored token counts as much as one with five (per text), or a fifth as much
-    (per token); both are cross-entropies of the same logits."""
+    (per token); both are cross-entropies of the same logits, computed in the model's forward, the
+    same with the logits of the last positions only (``keep``) as with every logit."""
+    import functools
+
     from transformers import LlamaConfig, LlamaForCausalLM
 
     example = _example()
@@ -274,11 +281,13 @@ def test_loss_per_text_weighs_each_text_once():
     logits = lm(input_ids=ids).logits[:, :-1]
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
     one, five = nll[0, 5], nll[1, 1:].mean()
-    per_text = example.text_loss(lm, ids, mask, answer, per_text=True)
-    per_token = example.text_loss(lm, ids, mask, answer, per_text=False)
-    torch.testing.assert_close(per_text, (one + five) / 2)
-    torch.testing.assert_close(per_token, (one + 5 * five) / 6)
-    assert not torch.isclose(per_text, per_token)
+    for per_text, want in ((True, (one + five) / 2), (False, (one + 5 * five) / 6)):
+        lm.loss_function = functools.partial(example.answer_loss, per_text=per_text)
+        for keep in (0, 6):  # 6: the positions from the first scored token's predecessor on
+            torch.testing.assert_close(example.text_loss(lm, ids, mask, answer, keep=keep), want)
+    assert not torch.isclose((one + five) / 2, (one + 5 * five) / 6)
+    # one logit fewer and the first scored token (text 1's third) would go unscored
+    torch.testing.assert_close(example.text_loss(lm, ids, mask, answer, keep=5), (one + 5 * five - nll[1, 1]) / 5)
 
 
 @pytest.mark.slow
