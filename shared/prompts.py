@@ -8,7 +8,8 @@ fields: names and value lists) beside a time (``parse_time``, when the fields in
 numerals" -> ``numerals``), else to the first field that has it ("red" -> ``face_color``),
 but to none beside the name of a field that lacks it ("thin hands": rims are thin, hands are
 not; reported unused). ``SYNONYMS`` read variants as values ("gray", "octagonal", "crimson" ->
-"red"), unless the word is itself a value of the fields.
+"red", two-word colours such as "navy blue" or "sky-blue" -> one value), unless the word is
+itself a value of the fields.
 A yes/no field is set by its name ("with a seconds hand" -> yes, "no seconds hand" -> no),
 and vague values (none, no, yes, and words of a time such as "minutes") only next to their
 field's name ("no numerals", "minutes ticks").
@@ -84,6 +85,29 @@ SYNONYMS = {
     "aqua": "teal",
     "violet": "purple",
     "magenta": "pink",
+    # two-word colours, typed apart or hyphenated ("navy blue", "sky-blue"): one value, not two
+    "navy blue": "navy",
+    "dark blue": "navy",
+    "midnight blue": "navy",
+    "sky blue": "sky",
+    "light blue": "sky",
+    "pale blue": "sky",
+    "baby blue": "sky",
+    "royal blue": "blue",
+    "lime green": "lime",
+    "light green": "lime",
+    "bright green": "lime",
+    "dark green": "green",
+    "forest green": "green",
+    "blue green": "teal",
+    "teal blue": "teal",
+    "teal green": "teal",
+    "dark red": "red",
+    "hot pink": "pink",
+    "light pink": "pink",
+    "off white": "cream",
+    "light grey": "grey",
+    "dark grey": "grey",
 }
 _STRIP = ".,!?;:\"'“”‘’()[]{}"
 
@@ -95,6 +119,20 @@ class Prompt:
     text: str
     conditions: dict = field(default_factory=dict)
     unused: list[str] = field(default_factory=list)
+
+
+def _join_phrases(tokens: list[str]) -> list[str]:
+    """Tokens with each two-word synonym ("navy blue", "sky-blue") made one token ("navy blue"),
+    unless punctuation parts its words ("white, blue hands" stays two)."""
+    out: list[str] = []
+    for token in tokens:
+        word = token.strip(_STRIP).lower()
+        if "-" in word and word.replace("-", " ") in SYNONYMS:
+            token = token.replace("-", " ")
+        elif out and out[-1] == out[-1].rstrip(_STRIP) and f"{out[-1].strip(_STRIP).lower()} {word}" in SYNONYMS:
+            token = f"{out.pop()} {token}"
+        out.append(token)
+    return out
 
 
 def _is_time_word(word: str) -> bool:
@@ -118,7 +156,7 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
     """Read ``fields`` values and a time from ``text`` (see the module docstring)."""
     if not isinstance(text, str):
         raise TypeError(f"a prompt is a string, got {type(text).__name__}")
-    tokens = text.split()
+    tokens = _join_phrases(text.split())
     raw = [t.strip(_STRIP).lower() for t in tokens]
     # a synonym is read as its value unless the word is itself a value of these fields
     values = {w for vs in fields.values() for v in vs for w in _value_words(v)}

@@ -250,6 +250,8 @@ def _match_words(tokens: list[object], text: str) -> tuple[int, int, list[object
     for i, w in enumerate(tokens):
         # "<m> past|to <h>", "quarter past <h>", "twenty minutes to <h>"
         amount = FRACTIONS.get(w) if isinstance(w, str) else w if isinstance(w, int) else None
+        if w in ("a", "an") and i + 1 < n and tokens[i + 1] == "minute":  # "a minute to noon"
+            amount = 1
         if amount is not None:
             j = i + 1
             if j < n and tokens[j] in ("minutes", "minute", "mins", "min"):

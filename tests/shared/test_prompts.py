@@ -63,6 +63,24 @@ def test_a_style_phrase_reads_back_as_its_labels():
         style_phrase({k: v for k, v in labels.items() if k not in ("rim", "second_hand")})
 
 
+def test_two_word_colours_are_one_value():
+    prompt = parse_prompt("a navy blue clock with dark red hands on a sky-blue background, 4:20", CLOCK)
+    assert prompt.unused == []
+    assert prompt.conditions == {
+        "face_color": "navy",
+        "hand_color": "red",
+        "background_color": "sky",
+        "hour": 4,
+        "minute": 20,
+    }
+    # punctuation parts the words: "light" alone is no colour
+    prompt = parse_prompt("a light, blue clock at 1", CLOCK)
+    assert prompt.conditions == {"face_color": "blue", "hour": 1, "minute": 0} and prompt.unused == ["light"]
+    # a colour that the named field lacks is reported as typed
+    prompt = parse_prompt("light blue hands, 5:05", CLOCK)
+    assert prompt.conditions == {"hour": 5, "minute": 5} and prompt.unused == ["light blue"]
+
+
 def test_unknown_words_are_reported_not_dropped():
     prompt = parse_prompt("a banana clock in mauve at 3:45", CLOCK)
     assert prompt.conditions == {"hour": 3, "minute": 45} and prompt.unused == ["banana", "mauve"]

@@ -58,6 +58,8 @@ KNOWN = {
     "8 and a quarter": (8, 15),
     # the rest of the README's list, and what may touch a time: quotes, brackets, one closing mark
     "half seven": (7, 30),
+    "a minute past one": (1, 1),
+    "a minute to noon": (11, 59),
     "draw a clock showing 3:45.": (3, 45),
     "(10:10)": (10, 10),
     "'3.45'!": (3, 45),
