@@ -17,13 +17,11 @@ The hand angles come from the value lists of the ``hour`` (0..11, or 1..12) and 
 from __future__ import annotations
 
 import math
-from functools import cached_property
-
 import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from .vocab import TIME_FIELDS, Vocab
+from .vocab import TIME_FIELDS, Vocab, prior_vocab
 
 HARMONICS = (1, 2, 4)
 NUM_FEATURES = 3 + 2 * (1 + 2 + 2 + 2 * len(HARMONICS))  # cell (x, y, r); per hand: given, angle, offsets, harmonics
@@ -92,30 +90,25 @@ class DialPrior(LlamaForCausalLM):
         self.dial = nn.Sequential(
             nn.Linear(NUM_FEATURES, config.hidden_size), nn.SiLU(), nn.Linear(config.hidden_size, config.hidden_size)
         )
+        # read once from the config, here and not on first use: a first use inside a compiled forward
+        # would break its graph. The turn tables are not weights: plain CPU tensors, made on the CPU
+        # even where from_pretrained builds the model on the meta device
+        self.vocab = prior_vocab(config)
+        with torch.device("cpu"):
+            self.turns = hand_turns(self.vocab)
         self.post_init()
-
-    # read once from the config, on first use (not in __init__: from_pretrained builds the model on the
-    # meta device, and these are not weights)
-    @cached_property
-    def vocab(self) -> Vocab:
-        from .vocab import prior_vocab
-
-        return prior_vocab(self.config)
-
-    @cached_property
-    def turns(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return hand_turns(self.vocab)
 
     def dial_embeds(self, condition_ids: torch.Tensor, start: int, length: int) -> torch.Tensor:
         """The hint added at input positions ``start .. start+length-1``: position p predicts code
         cell p - n + 1 (n condition fields); positions that predict no cell get none. Only those
         cells go through the MLP (one a step when ``generate`` uses the cache)."""
-        vocab = self.vocab
-        cells = torch.arange(start, start + length, device=condition_ids.device) - (vocab.num_cond - 1)
-        valid = (cells >= 0) & (cells < vocab.num_codes)
-        feats = dial_features(condition_ids, vocab, self.turns)[:, cells[valid]]
-        hint = feats.new_zeros(len(condition_ids), length, self.config.hidden_size)
-        hint[:, valid] = self.dial(feats.to(self.dial[0].weight.dtype)).to(hint.dtype)
+        vocab, before = self.vocab, self.vocab.num_cond - 1  # position p predicts cell p - before
+        # the positions that predict a cell, as Python ints: slices keep a compiled forward one graph
+        lo, hi = max(start, before), min(start + length, before + vocab.num_codes)
+        hint = self.dial[0].weight.new_zeros(len(condition_ids), length, self.config.hidden_size)
+        if hi > lo:
+            feats = dial_features(condition_ids, vocab, self.turns)[:, lo - before : hi - before]
+            hint[:, lo - start : hi - start] = self.dial(feats.to(hint.dtype))
         return hint
 
     def forward(

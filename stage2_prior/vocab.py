@@ -92,12 +92,13 @@ class Vocab:
 
     @property
     def null_tokens(self) -> torch.Tensor:
-        first = self.codebook_size + sum(len(f.values) for f in self.fields)
-        return torch.arange(first, first + len(self.fields))
+        return torch.arange(self.pad - len(self.fields), self.pad)
 
     @property
     def pad(self) -> int:
-        return int(self.null_tokens[-1]) + 1
+        # plain integers, no tensor: a compiled forward that reads the vocabulary must not
+        # break its graph on a tensor-to-int
+        return self.codebook_size + sum(len(f.values) for f in self.fields) + len(self.fields)
 
     @property
     def size(self) -> int:

@@ -77,3 +77,17 @@ def test_round_trip_keeps_the_dial(prior, tmp_path):
     input_ids, _ = make_batch(vocab, torch.randint(0, 16, (3, 16)), torch.tensor([[3, 15], [-1, 7], [-1, -1]]))
     with torch.no_grad():
         assert torch.allclose(loaded(input_ids=input_ids).logits, prior(input_ids=input_ids).logits, atol=1e-5)
+
+
+def test_a_fresh_dial_prior_compiles_as_one_graph():
+    """The training step compiles the prior's forward: nothing in it (the vocabulary, the hint's
+    placement) may turn a tensor into a Python number or a shape, or the graph breaks there."""
+    torch.manual_seed(0)
+    model = build_prior(16, (4, 4), preset="tiny").eval()
+    vocab = Vocab(16, (4, 4))
+    input_ids, _ = make_batch(vocab, torch.randint(0, 16, (2, 16)), torch.tensor([[3, 15], [-1, 7]]))
+    torch._dynamo.reset()
+    with torch.no_grad():
+        compiled = torch.compile(model, fullgraph=True, backend="eager")(input_ids=input_ids).logits
+        eager = model(input_ids=input_ids).logits
+    assert torch.allclose(compiled, eager, atol=1e-5)
