@@ -17,6 +17,7 @@ The hand angles come from the value lists of the ``hour`` (0..11, or 1..12) and 
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
