@@ -56,9 +56,10 @@ def cell_geometry(grid_shape) -> torch.Tensor:
     return torch.stack([x, y, torch.hypot(x, y), torch.atan2(x, -y)], dim=1)
 
 
-def dial_features(condition_ids: torch.Tensor, vocab: Vocab, turns) -> torch.Tensor:
-    """Condition token ids ``[B, n]`` -> the geometry features of every code cell ``[B, h*w, F]``."""
-    cells = cell_geometry(vocab.grid_shape).to(condition_ids.device)
+def dial_features(condition_ids: torch.Tensor, vocab: Vocab, turns, cells: slice = slice(None)) -> torch.Tensor:
+    """Condition token ids ``[B, n]`` -> the geometry features of the code cells ``cells`` (every
+    cell by default) ``[B, cells, F]``."""
+    cells = cell_geometry(vocab.grid_shape)[cells].to(condition_ids.device)
     x, y, r, phi = (cells[None, :, k] for k in range(4))
     j_hour, j_minute = vocab.names.index("hour"), vocab.names.index("minute")
     hour = turns[0].to(condition_ids.device)[condition_ids[:, j_hour]]
@@ -108,7 +109,7 @@ class DialPrior(LlamaForCausalLM):
         lo, hi = max(start, before), min(start + length, before + vocab.num_codes)
         hint = self.dial[0].weight.new_zeros(len(condition_ids), length, self.config.hidden_size)
         if hi > lo:
-            feats = dial_features(condition_ids, vocab, self.turns)[:, lo - before : hi - before]
+            feats = dial_features(condition_ids, vocab, self.turns, slice(lo - before, hi - before))
             hint[:, lo - start : hi - start] = self.dial(feats.to(hint.dtype))
         return hint
 
