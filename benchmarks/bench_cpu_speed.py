@@ -347,9 +347,10 @@ def settings_for(a) -> list[Setting]:
             out.append(Setting(model, "bf16 autocast", b, bf16=True, steps=a.bf16_steps))
         if model == "prior":  # fit attends eagerly in bf16 on the CPU, fused (sdpa) in fp32; the others beside
             out.append(Setting(model, "fp32, eager attention", b, attention="eager"))
-            # the prior trains with Muon where the CPU has native bf16 (its Newton-Schulz steps run in bf16)
+            # the prior trains with Muon, its Newton-Schulz steps in bf16 where the CPU has it natively, else fp32
             out.append(Setting(model, "fp32, AdamW", b, optimizer="adamw"))
-            out.append(Setting(model, "fp32, Muon (its Newton-Schulz steps in bf16)", b, optimizer="muon"))
+            ns = "bf16" if cpu_has_native_bf16() else "fp32"
+            out.append(Setting(model, f"fp32, Muon (its Newton-Schulz steps in {ns})", b, optimizer="muon"))
             if a.bf16_steps != 0:
                 out.append(Setting(model, "bf16 autocast, AdamW", b, bf16=True, optimizer="adamw", steps=a.bf16_steps))
             if a.bf16_steps != 0:

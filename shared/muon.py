@@ -6,7 +6,9 @@ matrices of few shapes (the LLM example: 28 matrices, 3 shapes), and on a CPU th
 products cost more in dispatch than in arithmetic. ``BatchedMuon`` is the same optimizer (the
 same arguments, state and update; a test holds it to torch's) that stacks the matrices of one
 shape and runs their Newton-Schulz steps as batched products (``benchmarks/bench_muon.py`` times
-both; the figures are in benchmarks/RESULTS.md).
+both; the figures are in benchmarks/RESULTS.md). Its Newton-Schulz steps run in bf16 as torch's
+do, or in fp32 (``ns_dtype``) where the device has no native bf16: there bf16 products take a
+fallback path 30 times slower than fp32 ones.
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ from itertools import chain
 import torch
 
 
-def newton_schulz(updates: torch.Tensor, coefficients: tuple[float, float, float], steps: int, eps: float):
-    """The orthogonalised ``updates [n, A, B]`` (bf16), each matrix as torch's Muon computes it alone:
-    scaled to unit Frobenius norm, then ``steps`` quintic Newton-Schulz iterations, on the wide side."""
+def newton_schulz(
+    updates: torch.Tensor,
+    coefficients: tuple[float, float, float],
+    steps: int,
+    eps: float,
+    dtype: torch.dtype = torch.bfloat16,
+):
+    """The orthogonalised ``updates [n, A, B]`` (in ``dtype``), each matrix as torch's Muon computes it
+    alone: scaled to unit Frobenius norm, then ``steps`` quintic Newton-Schulz iterations, on the wide side."""
     a, b, c = coefficients
     tall = updates.size(-2) > updates.size(-1)
-    x = updates.bfloat16()
+    x = updates.to(dtype)
     if tall:
         x = x.mT
     x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
@@ -44,7 +52,12 @@ def adjusted_lr(lr: float, adjust_lr_fn: str | None, shape: torch.Size) -> float
 
 
 class BatchedMuon(torch.optim.Muon):
-    """``torch.optim.Muon`` with the Newton-Schulz steps of all matrices of one shape batched."""
+    """``torch.optim.Muon`` with the Newton-Schulz steps of all matrices of one shape batched, in
+    ``ns_dtype`` (torch's: bf16)."""
+
+    def __init__(self, params, ns_dtype: torch.dtype = torch.bfloat16, **kwargs):
+        super().__init__(params, **kwargs)
+        self.ns_dtype = ns_dtype
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -63,7 +76,9 @@ class BatchedMuon(torch.optim.Muon):
                 bufs = [self.state[p].setdefault("momentum_buffer", torch.zeros_like(p)) for p in params]
                 torch._foreach_lerp_(bufs, grads, 1 - momentum)
                 updates = torch._foreach_lerp(grads, bufs, momentum) if group["nesterov"] else bufs
-                ortho = newton_schulz(torch.stack(updates), group["ns_coefficients"], group["ns_steps"], group["eps"])
+                ortho = newton_schulz(
+                    torch.stack(updates), group["ns_coefficients"], group["ns_steps"], group["eps"], self.ns_dtype
+                )
                 torch._foreach_mul_(params, 1 - lr * group["weight_decay"])
                 torch._foreach_add_(
                     params,
@@ -98,8 +113,18 @@ class MuonAdamW(torch.optim.Optimizer):
     accelerate and checkpoints. Muon's step is scaled to AdamW's size (``match_rms_adamw``, as
     Moonshot's Muon), so one learning rate and weight decay serve both."""
 
-    def __init__(self, hidden: list, groups: list[dict], lr: float, weight_decay: float, betas: tuple):
-        self.muon = BatchedMuon(hidden, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
+    def __init__(
+        self,
+        hidden: list,
+        groups: list[dict],
+        lr: float,
+        weight_decay: float,
+        betas: tuple,
+        ns_dtype: torch.dtype = torch.bfloat16,
+    ):
+        self.muon = BatchedMuon(
+            hidden, ns_dtype=ns_dtype, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw"
+        )
         self.adamw = torch.optim.AdamW(groups, lr=lr, betas=betas)
         super().__init__([p for g in groups for p in g["params"]] + hidden, {"lr": lr})
         self._share_groups()

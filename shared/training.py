@@ -220,17 +220,22 @@ def choose_precision(requested: str, device_type: str | None = None) -> tuple[st
 
 
 def choose_optimizer(requested: str, device_type: str | None = None) -> tuple[str, str]:
-    """``(optimizer, why)``: ``requested``, except that Muon falls back to AdamW where the device has
-    no native bf16: torch's Muon runs its Newton-Schulz steps in bf16, which such a CPU computes
-    by a slow fallback (measured with the CPU limited to AVX2: benchmarks/RESULTS.md)."""
+    """``(optimizer, why)``: ``requested``, except that Muon falls back to AdamW where torch has no
+    Muon. Muon's Newton-Schulz steps run in bf16 where the device has it natively, else in fp32
+    (``newton_schulz_dtype``: bf16 there is a fallback 30 times slower; benchmarks/RESULTS.md)."""
     if requested != "muon":
         return requested, "asked for"
     if not hasattr(torch.optim, "Muon"):  # pyproject allows a torch older than Muon (2.9)
         return "adamw", f"muon asked for, but torch {torch.__version__} has no torch.optim.Muon (2.9 and later)"
     device_type = device_type or training_device_type()
-    if native_bf16(device_type):
-        return "muon", f"asked for; this {device_type} has native bf16 for its Newton-Schulz steps"
-    return "adamw", f"muon asked for, but its Newton-Schulz steps run in bf16, which this {device_type} lacks"
+    if newton_schulz_dtype(device_type) == torch.bfloat16:
+        return "muon", f"asked for; Newton-Schulz steps in bf16, native on this {device_type}"
+    return "muon", f"asked for; Newton-Schulz steps in fp32, as this {device_type} has no native bf16"
+
+
+def newton_schulz_dtype(device_type: str | None = None) -> torch.dtype:
+    """bf16 (torch's Muon) where the device computes it natively, else fp32."""
+    return torch.bfloat16 if native_bf16(device_type or training_device_type()) else torch.float32
 
 
 def make_accelerator(args: TrainingArguments, precision: str, compiled: bool = False) -> Accelerator:
@@ -279,7 +284,9 @@ def make_optimizer(model: torch.nn.Module, args: TrainingArguments, optimizer: s
     if hidden:
         from shared.muon import MuonAdamW  # here: it subclasses torch.optim.Muon, absent before torch 2.9
 
-        optimizer = MuonAdamW(hidden, groups, args.lr, args.weight_decay, betas=(0.9, 0.95))
+        optimizer = MuonAdamW(
+            hidden, groups, args.lr, args.weight_decay, betas=(0.9, 0.95), ns_dtype=newton_schulz_dtype()
+        )
     else:
         optimizer = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
     warmup = min(args.warmup_steps, args.steps // 2)

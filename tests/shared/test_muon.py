@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from shared.muon import BatchedMuon
+from shared.muon import BatchedMuon, newton_schulz
 
 
 def matrices(seed: int) -> list[torch.nn.Parameter]:
@@ -42,3 +42,15 @@ def test_batched_muon_skips_matrices_without_gradients():
     BatchedMuon(params, lr=0.1).step()
     assert not torch.equal(params[0], before[0])
     assert all(torch.equal(p, b) for p, b in zip(params[1:], before[1:]))
+
+
+def test_newton_schulz_in_fp32_orthogonalises_as_in_bf16():
+    """The fp32 steps (CPUs without native bf16) give torch's bf16 result, to bf16's precision."""
+    updates = torch.stack([p.detach() for p in matrices(2)[:2]])  # two 8x8 matrices
+    coefficients = torch.optim.Muon([torch.nn.Parameter(updates[0])]).defaults["ns_coefficients"]
+    bf16, fp32 = (newton_schulz(updates, coefficients, 5, 1e-7, dtype) for dtype in (torch.bfloat16, torch.float32))
+    assert bf16.dtype == torch.bfloat16 and fp32.dtype == torch.float32
+    torch.testing.assert_close(fp32, bf16.float(), rtol=0, atol=0.03)
+    # quintic Newton-Schulz pushes singular values into about [0.7, 1.2], not exactly to 1
+    singular = torch.linalg.svdvals(fp32)
+    assert singular.min() > 0.5 and singular.max() < 1.3
