@@ -173,7 +173,30 @@ def load_images(path: str | Path, skip_bad_images: bool = False) -> datasets.Dat
     for name, split in ds.items():
         if "image" not in split.column_names:
             raise ValueError(f"split {name!r} of {str(path)!r} has no 'image' column (columns: {split.column_names})")
-    return ds
+    return hours_on_the_dial(ds)
+
+
+def hours_on_the_dial(ds: datasets.DatasetDict) -> datasets.DatasetDict:
+    """Clock labels as a dial shows them: an integer ``hour`` column beside a ``minute`` column,
+    counted 1..12 or 0..23, becomes 0..11 (hour % 12), as the rendered clocks, the time prompts
+    and the shipped pipeline count it: 12:15 and 0:15 (and 15:40 and 3:40) are one drawing."""
+    if any(not {"hour", "minute"} <= set(split.column_names) for split in ds.values()):
+        return ds
+    hours = {h for split in ds.values() for h in split.unique("hour")}
+    if not hours or any(type(h) is not int for h in hours) or min(hours) < 0 or not 11 < max(hours) <= 23:
+        return ds
+    print(
+        f"hour labels {min(hours)}..{max(hours)} read on a 12-hour dial as 0..11 (hour % 12: 12 is 0, 15 is 3)",
+        file=sys.stderr,
+    )
+    # a new column beside the old table, not map(): that would copy every image, and for a saved
+    # dataset write its cache into the user's folder
+    return datasets.DatasetDict(
+        {
+            name: split.remove_columns("hour").add_column("hour", [h % 12 for h in split["hour"]])
+            for name, split in ds.items()
+        }
+    )
 
 
 def train_split(ds: datasets.DatasetDict) -> datasets.Dataset:

@@ -5,7 +5,7 @@ It stands in for "another renderer's clocks": the folder a user would bring to
 with a drop shadow or none at all, a bezel ring drawn as a thick outline, hue-picked colours
 (HSV, not a named palette), hands as round-capped strokes, "sword" or "baton" polygons,
 numerals at the four quarters only (or every hour in a bold serif), bar/dot indices,
-antialiasing by Lanczos resampling from 3x. Labels are exact: hour 0..11, minute 0..59.
+antialiasing by Lanczos resampling from 3x. Labels are exact: hour 0..11 (or 1..12), minute 0..59.
 
     python tests/clock_renderer_b.py OUT --train 2000 --val 720 --test 720
 
@@ -162,10 +162,13 @@ def draw_clock(hour: int, minute: int, size: int = 64, seed: int = 0) -> Image.I
     return img.resize((size, size), Image.LANCZOS)
 
 
-def write_clock_folder(out: str | Path, n_train: int, n_val: int, n_test: int, size: int = 64, seed: int = 0) -> Path:
+def write_clock_folder(
+    out: str | Path, n_train: int, n_val: int, n_test: int, size: int = 64, seed: int = 0, twelve: bool = False
+) -> Path:
     """Write ``out/{train,validation,test}/`` of PNGs, each with ``metadata.csv`` (file_name,hour,minute).
 
-    Times cycle through all 720 in a seeded order (every time appears once a split has 720).
+    Times cycle through all 720 in a seeded order (every time appears once a split has 720). Hours
+    are labelled 0..11, or with ``twelve`` 1..12 as the face reads them (12:15, not 0:15).
     """
     out = Path(out)
     for k, (split, n) in enumerate((("train", n_train), ("validation", n_val), ("test", n_test))):
@@ -183,7 +186,7 @@ def write_clock_folder(out: str | Path, n_train: int, n_val: int, n_test: int, s
             for i, t in enumerate(times[:n]):
                 name = f"clock_{i:06d}.png"
                 draw_clock(t // 60, t % 60, size=size, seed=rng.randrange(2**31)).save(folder / name)
-                writer.writerow([name, t // 60, t % 60])
+                writer.writerow([name, (t // 60 or 12) if twelve else t // 60, t % 60])
     return out
 
 
@@ -195,5 +198,6 @@ if __name__ == "__main__":
     p.add_argument("--test", type=int, default=720)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--twelve", action="store_true", help="label the hours 1..12 (12:15, not 0:15)")
     a = p.parse_args()
-    print(write_clock_folder(a.out, a.train, a.val, a.test, a.size, a.seed))
+    print(write_clock_folder(a.out, a.train, a.val, a.test, a.size, a.seed, a.twelve))

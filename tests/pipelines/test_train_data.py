@@ -203,11 +203,12 @@ def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, t
         assert not (bad / "tokens").exists() and not (bad / "prior").exists()
 
 
-@pytest.mark.parametrize("size", [64, 96])
-def test_clocks_start_from_the_shipped_pipeline_larger_ones_shrunk(tmp_path, capsys, size):
+@pytest.mark.parametrize(("size", "twelve"), [(64, False), (96, True)])
+def test_clocks_start_from_the_shipped_pipeline_larger_ones_shrunk(tmp_path, capsys, size, twelve):
+    """Hours labelled 1..12 (12:15) are the shipped pipeline's 0..11 (0:15): it starts from it."""
     from pipelines.pipeline import DEFAULT_PIPELINE
 
-    data = write_clock_folder(tmp_path / "clocks", 24, 6, 6, size=size, seed=2)
+    data = write_clock_folder(tmp_path / "clocks", 24, 6, 6, size=size, seed=2, twelve=twelve)
     out = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(out), *FAST]) == 0
     said = capsys.readouterr().out

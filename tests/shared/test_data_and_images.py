@@ -137,3 +137,33 @@ def test_cli_data_and_user_errors(tmp_path, capsys):
     assert main(["data", "--out", str(tmp_path / "e"), "--train", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "at least 720" in err[0]
+
+
+@pytest.mark.parametrize("hours", [[12, 1, 11, 12], [0, 15, 23, 12]])
+def test_hours_counted_1_to_12_or_0_to_23_are_read_on_the_dial(tmp_path, capsys, hours):
+    """A user's clocks labelled 12:15 (or 15:40) are the dial's 0:15 (3:40), as the prompts and the
+    shipped pipeline count them; the user's folder is read, never written."""
+    folder = tmp_path / "clocks"
+    folder.mkdir()
+    rows = ["file_name,hour,minute"] + [f"{i}.png,{h},{5 * i}" for i, h in enumerate(hours)]
+    for i in range(len(hours)):
+        Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
+    train = load_images(folder)["train"]
+    assert sorted(zip(train["hour"], train["minute"])) == sorted((h % 12, 5 * i) for i, h in enumerate(hours))
+    assert "read on a 12-hour dial" in capsys.readouterr().err
+    saved = tmp_path / "saved"
+    save_atomic(datasets.DatasetDict({"train": train.remove_columns("hour").add_column("hour", hours)}), saved)
+    before = sorted(p.name for p in saved.rglob("*"))
+    assert sorted(load_images(saved)["train"]["hour"]) == sorted(h % 12 for h in hours)
+    assert sorted(p.name for p in saved.rglob("*")) == before
+
+
+def test_other_hour_columns_are_left_as_they_are(tmp_path, small_dataset):
+    """Hours already 0..11, or an hour column with no minute beside it (not a time of day), stay."""
+    save_atomic(small_dataset, tmp_path / "ds")
+    assert load_images(tmp_path / "ds")["train"]["hour"] == small_dataset["train"]["hour"]
+    day = datasets.DatasetDict({"train": small_dataset["train"].select(range(24)).remove_columns("minute")})
+    day["train"] = day["train"].remove_columns("hour").add_column("hour", list(range(24)))
+    save_atomic(day, tmp_path / "day")
+    assert load_images(tmp_path / "day")["train"]["hour"] == list(range(24))
