@@ -56,10 +56,10 @@ def cell_geometry(grid_shape) -> torch.Tensor:
     return torch.stack([x, y, torch.hypot(x, y), torch.atan2(x, -y)], dim=1)
 
 
-def dial_features(condition_ids: torch.Tensor, vocab: Vocab, turns, cells: slice = slice(None)) -> torch.Tensor:
-    """Condition token ids ``[B, n]`` -> the geometry features of the code cells ``cells`` (every
-    cell by default) ``[B, cells, F]``."""
-    cells = cell_geometry(vocab.grid_shape)[cells].to(condition_ids.device)
+def dial_features(condition_ids: torch.Tensor, vocab: Vocab, turns, cells: torch.Tensor | None = None) -> torch.Tensor:
+    """Condition token ids ``[B, n]`` -> the geometry features ``[B, c, F]`` of the code cells whose
+    ``cell_geometry`` rows are ``cells [c, 4]`` (every cell of the grid by default)."""
+    cells = (cell_geometry(vocab.grid_shape) if cells is None else cells).to(condition_ids.device)
     x, y, r, phi = (cells[None, :, k] for k in range(4))
     j_hour, j_minute = vocab.names.index("hour"), vocab.names.index("minute")
     hour = turns[0].to(condition_ids.device)[condition_ids[:, j_hour]]
@@ -93,12 +93,14 @@ class DialPrior(LlamaForCausalLM):
             nn.Linear(NUM_FEATURES, config.hidden_size), nn.SiLU(), nn.Linear(config.hidden_size, config.hidden_size)
         )
         # read once from the config, here and not on first use: a first use inside a compiled forward
-        # would break its graph. The turn tables are not weights: plain CPU tensors, made on the CPU
-        # even where from_pretrained builds the model on the meta device
+        # would break its graph. The turn and cell tables are not weights: plain CPU tensors, made on
+        # the CPU even where from_pretrained builds the model on the meta device
         self.vocab = prior_vocab(config)
         with torch.device("cpu"):
             self.turns = hand_turns(self.vocab)
+            self.cells = cell_geometry(self.vocab.grid_shape)
         self.post_init()
+        self.loss_type = "ForCausalLM"  # transformers guesses it from the class name, and warns that it cannot
 
     def dial_embeds(self, condition_ids: torch.Tensor, start: int, length: int) -> torch.Tensor:
         """The hint added at input positions ``start .. start+length-1``: position p predicts code
@@ -109,7 +111,7 @@ class DialPrior(LlamaForCausalLM):
         lo, hi = max(start, before), min(start + length, before + vocab.num_codes)
         hint = self.dial[0].weight.new_zeros(len(condition_ids), length, self.config.hidden_size)
         if hi > lo:
-            feats = dial_features(condition_ids, vocab, self.turns, slice(lo - before, hi - before))
+            feats = dial_features(condition_ids, vocab, self.turns, self.cells[lo - before : hi - before])
             hint[:, lo - start : hi - start] = self.dial(feats.to(hint.dtype))
         return hint
 

@@ -19,7 +19,10 @@ def prior():
 
 
 def test_time_fields_give_the_dial_prior_and_others_do_not():
-    assert isinstance(build_prior(16, (4, 4), preset="tiny"), DialPrior)
+    dial = build_prior(16, (4, 4), preset="tiny")
+    assert isinstance(dial, DialPrior)
+    # the causal-LM loss by name (transformers cannot guess it from "DialPrior", and warns in every log)
+    assert dial.loss_type == "ForCausalLM"
     plain = [
         build_prior(16, (4, 4), preset="tiny", dial=False),
         build_prior(16, (4, 4), preset="tiny", fields=(Field("label", ("cat", "dog")),)),
