@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from shared.clocks import STYLE_FIELDS
-from shared.training import choose_attention, choose_optimizer, cpu_has_native_bf16, make_optimizer
+from shared.training import choose_attention, choose_optimizer, cpu_has_native_bf16, make_optimizer, newton_schulz_dtype
 from stage1_vqvae import VQVAEConfig, VQVAEModel
 from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior import build_prior, sample
@@ -349,7 +349,7 @@ def settings_for(a) -> list[Setting]:
             out.append(Setting(model, "fp32, eager attention", b, attention="eager"))
             # the prior trains with Muon, its Newton-Schulz steps in bf16 where the CPU has it natively, else fp32
             out.append(Setting(model, "fp32, AdamW", b, optimizer="adamw"))
-            ns = "bf16" if cpu_has_native_bf16() else "fp32"
+            ns = "bf16" if newton_schulz_dtype("cpu") == torch.bfloat16 else "fp32"
             out.append(Setting(model, f"fp32, Muon (its Newton-Schulz steps in {ns})", b, optimizer="muon"))
             if a.bf16_steps != 0:
                 out.append(Setting(model, "bf16 autocast, AdamW", b, bf16=True, optimizer="adamw", steps=a.bf16_steps))
