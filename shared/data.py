@@ -177,26 +177,43 @@ def load_images(path: str | Path, skip_bad_images: bool = False) -> datasets.Dat
 
 
 def hours_on_the_dial(ds: datasets.DatasetDict) -> datasets.DatasetDict:
-    """Clock labels as a dial shows them: an integer ``hour`` column beside a ``minute`` column,
-    counted 1..12 or 0..23, becomes 0..11 (hour % 12), as the rendered clocks, the time prompts
-    and the shipped pipeline count it: 12:15 and 0:15 (and 15:40 and 3:40) are one drawing."""
+    """Clock labels as a dial shows them, where an ``hour`` column stands beside a ``minute`` column:
+    both as integers where they came as digit strings (``"03"``, as JSON lines may give them), and
+    hours counted 1..12 or 0..23 as 0..11 (hour % 12), as the rendered clocks, the time prompts and
+    the shipped pipeline count them: 12:15 and 0:15 (and 15:40 and 3:40) are one drawing."""
     if any(not {"hour", "minute"} <= set(split.column_names) for split in ds.values()):
         return ds
-    hours = {h for split in ds.values() for h in split.unique("hour")}
-    if not hours or any(type(h) is not int for h in hours) or min(hours) < 0 or not 11 < max(hours) <= 23:
+    values = {c: list({v for split in ds.values() for v in split.unique(c)}) for c in ("hour", "minute")}
+    as_int = [c for c, vs in values.items() if vs and all(isinstance(v, str) and v.strip().isdecimal() for v in vs)]
+    for c in as_int:
+        values[c] = [int(v) for v in values[c]]
+    hours = values["hour"]
+    fold = bool(hours) and all(type(h) is int for h in hours) and min(hours) >= 0 and 11 < max(hours) <= 23
+    if not (as_int or fold):
         return ds
-    print(
-        f"hour labels {min(hours)}..{max(hours)} read on a 12-hour dial as 0..11 (hour % 12: 12 is 0, 15 is 3)",
-        file=sys.stderr,
-    )
-    # a new column beside the old table, not map(): that would copy every image, and for a saved
+    if as_int:
+        print(f"{' and '.join(as_int)} labels read as numbers", file=sys.stderr)
+    if fold:
+        print(
+            f"hour labels {min(hours)}..{max(hours)} read on a 12-hour dial as 0..11 (hour % 12: 12 is 0, 15 is 3)",
+            file=sys.stderr,
+        )
+
+    def dial(column: str, split: datasets.Dataset) -> list:
+        vs = [int(v) for v in split[column]] if column in as_int else split[column]
+        return [v % 12 for v in vs] if column == "hour" and fold else vs
+
+    # new columns beside the old table, not map(): that would copy every image, and for a saved
     # dataset write its cache into the user's folder
-    return datasets.DatasetDict(
-        {
-            name: split.remove_columns("hour").add_column("hour", [h % 12 for h in split["hour"]])
-            for name, split in ds.items()
-        }
-    )
+    changed = sorted({*as_int, *(["hour"] if fold else [])})
+    out = {}
+    for name, split in ds.items():
+        new = {c: dial(c, split) for c in changed}
+        split = split.remove_columns(changed)
+        for c in changed:
+            split = split.add_column(c, new[c])
+        out[name] = split
+    return datasets.DatasetDict(out)
 
 
 def train_split(ds: datasets.DatasetDict) -> datasets.Dataset:

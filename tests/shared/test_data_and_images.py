@@ -159,6 +159,25 @@ def test_hours_counted_1_to_12_or_0_to_23_are_read_on_the_dial(tmp_path, capsys,
     assert sorted(p.name for p in saved.rglob("*")) == before
 
 
+@pytest.mark.parametrize(("hours", "dial"), [(["03", "12", "07"], [3, 0, 7]), (["3", "11", "0"], [3, 11, 0])])
+def test_time_labels_given_as_digit_strings_are_read_as_numbers(tmp_path, capsys, hours, dial):
+    """metadata.jsonl may quote its numbers ("hour": "03"): they are the same time as 3, and a
+    string hour 12 is folded as the integer one is."""
+    import json
+
+    folder = tmp_path / "clocks"
+    folder.mkdir()
+    rows = [{"file_name": f"{i}.png", "hour": h, "minute": f"{5 * i:02d}"} for i, h in enumerate(hours)]
+    for i in range(len(rows)):
+        Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train = load_images(folder)["train"]
+    assert sorted(zip(train["hour"], train["minute"])) == sorted((h, 5 * i) for i, h in enumerate(dial))
+    err = capsys.readouterr().err
+    assert "hour and minute labels read as numbers" in err
+    assert ("read on a 12-hour dial" in err) == ("12" in hours)
+
+
 def test_other_hour_columns_are_left_as_they_are(tmp_path, small_dataset):
     """Hours already 0..11, or an hour column with no minute beside it (not a time of day), stay."""
     save_atomic(small_dataset, tmp_path / "ds")
