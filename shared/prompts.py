@@ -21,6 +21,7 @@ a prompt with neither is a ValueError, as ``parse_time`` gives it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -156,7 +157,7 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
     """Read ``fields`` values and a time from ``text`` (see the module docstring)."""
     if not isinstance(text, str):
         raise TypeError(f"a prompt is a string, got {type(text).__name__}")
-    tokens = _join_phrases(text.split())
+    tokens = _join_phrases(unicodedata.normalize("NFKC", text).split())  # full-width letters and digits too
     raw = [t.strip(_STRIP).lower() for t in tokens]
     # a synonym is read as its value unless the word is itself a value of these fields
     values = {w for vs in fields.values() for v in vs for w in _value_words(v)}

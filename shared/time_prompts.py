@@ -18,6 +18,7 @@ words is at most twelve ("fifteen forty-five" is refused: write "15:45").
 from __future__ import annotations
 
 import re
+import unicodedata
 
 TIME_FIELDS = ("hour", "minute")  # the condition fields a parsed time fills
 
@@ -159,7 +160,7 @@ def _error(text: str, why: str = "") -> ValueError:
 
 
 def _normalize(text: str) -> str:
-    t = text.lower().strip()
+    t = unicodedata.normalize("NFKC", text).lower().strip()  # full-width "３：１５" is 3:15
     t = re.sub(r"\ba\.\s?m\.?", "am", t)
     t = re.sub(r"\bp\.\s?m\.?", "pm", t)
     t = re.sub(r"o['’ ]?\s?clock", " oclock", t)

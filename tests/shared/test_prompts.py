@@ -79,6 +79,8 @@ def test_two_word_colours_are_one_value():
     # a colour that the named field lacks is reported as typed
     prompt = parse_prompt("light blue hands, 5:05", CLOCK)
     assert prompt.conditions == {"hour": 5, "minute": 5} and prompt.unused == ["light blue"]
+    # full-width, as an IME types it
+    assert parse_prompt("ｒｅｄ ｃｌｏｃｋ　４：２０", CLOCK).conditions == {"face_color": "red", "hour": 4, "minute": 20}
 
 
 def test_unknown_words_are_reported_not_dropped():

@@ -60,6 +60,8 @@ KNOWN = {
     "half seven": (7, 30),
     "a minute past one": (1, 1),
     "a minute to noon": (11, 59),
+    "３：１５": (3, 15),  # full-width, as an IME types it
+    "ｈａｌｆ ｐａｓｔ ｓｅｖｅｎ": (7, 30),
     "draw a clock showing 3:45.": (3, 45),
     "(10:10)": (10, 10),
     "'3.45'!": (3, 45),
