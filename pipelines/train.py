@@ -182,20 +182,25 @@ def check_one_size(sizes: dict[tuple[int, int], str], where) -> None:
 
 def size_to_start_from(a: PipelineTrainingArguments, ds, sizes: dict[tuple[int, int], str]) -> int | None:
     """With ``--start-from auto``, the shipped pipeline's image size where the data fits that pipeline
-    but for images larger than it draws: they are shrunk to it, to start from it rather than train
-    both stages from nothing (None: the images are kept as they are)."""
+    but for the size of its square images: one size smaller than it draws, or any larger, they are
+    resized to it, to start from it rather than train both stages from nothing (None: the images are
+    kept as they are)."""
     from pipelines.pipeline import DEFAULT_PIPELINE, INDEX
     from shared.data import train_split
 
     if a.start_from != "auto":
         return None
     shipped = json.loads((DEFAULT_PIPELINE / INDEX).read_text())["image_size"]
-    if any(w != h or w <= shipped for w, h in sizes) or misfit(DEFAULT_PIPELINE, train_split(ds), a.condition_names()):
+    sides = {w for w, h in sizes if w == h}
+    if len(sides) < len(sizes) or sides == {shipped} or (len(sides) > 1 and min(sides) <= shipped):
+        return None  # not square, already its size, or mixed sizes it would not all shrink: as they are
+    if misfit(DEFAULT_PIPELINE, train_split(ds), a.condition_names()):
         return None
     shown = ", ".join(f"{w}x{h}" for w, h in sizes)
     print(
-        f"the images are {shown}: shrinking them to {shipped}x{shipped}, the size the shipped clock pipeline "
-        f"draws, to start from it (--start-from none keeps their size and trains both stages from nothing)"
+        f"the images are {shown}: {'shrinking' if min(sides) > shipped else 'enlarging'} them to {shipped}x{shipped}, "
+        f"the size the shipped clock pipeline draws, to start from it (--start-from none keeps their size and "
+        "trains both stages from nothing)"
     )
     return shipped
 

@@ -52,11 +52,8 @@ def folder(tmp_path_factory):
 def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out), *FAST]
-    assert main([*argv, "--reader-steps", "2"]) == 0
-    assert (
-        "from nothing, as the shipped clock pipeline does not fit the data: it draws 64x64 images but the data's are 32x32"
-        in (capsys.readouterr().out)
-    )
+    assert main([*argv, "--reader-steps", "2", "--start-from", "none"]) == 0
+    assert "enlarging" not in capsys.readouterr().out and (out / "tokenizer" / "model").is_dir()
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
     assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32
     # its verifier: a reader of the folder's time, at its size, not the shipped reader of our clocks
@@ -177,7 +174,8 @@ def test_mixed_sizes_train_with_resize(tmp_path, capsys):
 
 def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, tmp_path, capsys):
     start = tmp_path / "start"
-    assert main(["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(start), *FAST]) == 0
+    argv = ["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(start), "--start-from", "none"]
+    assert main([*argv, *FAST]) == 0
     out = tmp_path / "tuned"
     assert (
         main(["train", "--data", str(folder), "--out", str(out), "--start-from", str(start / "pipeline"), *FAST]) == 0
@@ -203,9 +201,10 @@ def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, t
         assert not (bad / "tokens").exists() and not (bad / "prior").exists()
 
 
-@pytest.mark.parametrize(("size", "twelve"), [(64, False), (96, True)])
-def test_clocks_start_from_the_shipped_pipeline_larger_ones_shrunk(tmp_path, capsys, size, twelve):
-    """Hours labelled 1..12 (12:15) are the shipped pipeline's 0..11 (0:15): it starts from it."""
+@pytest.mark.parametrize(("size", "twelve"), [(64, False), (96, True), (32, False)])
+def test_clocks_start_from_the_shipped_pipeline_resized_to_its_size(tmp_path, capsys, size, twelve):
+    """Clocks larger or smaller than the shipped pipeline's are resized to its 64x64 to start from
+    it; hours labelled 1..12 (12:15) are its 0..11 (0:15)."""
     from pipelines.pipeline import DEFAULT_PIPELINE
 
     data = write_clock_folder(tmp_path / "clocks", 24, 6, 6, size=size, seed=2, twelve=twelve)
@@ -213,7 +212,7 @@ def test_clocks_start_from_the_shipped_pipeline_larger_ones_shrunk(tmp_path, cap
     assert main(["train", "--data", str(data), "--out", str(out), *FAST]) == 0
     said = capsys.readouterr().out
     assert "starting from the shipped clock pipeline" in said
-    assert ("shrinking them to 64x64" in said) == (size > 64)
+    assert ("shrinking them to 64x64" in said) == (size > 64) and ("enlarging them to 64x64" in said) == (size < 64)
     assert data_image_size(out / "data") == 64
     shipped, tuned = ClockPipeline.from_pretrained(DEFAULT_PIPELINE), ClockPipeline.from_pretrained(out / "pipeline")
     assert not (out / "tokenizer").exists() and tuned.fields == shipped.fields
