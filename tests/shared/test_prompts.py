@@ -80,7 +80,8 @@ def test_two_word_colours_are_one_value():
     prompt = parse_prompt("light blue hands, 5:05", CLOCK)
     assert prompt.conditions == {"hour": 5, "minute": 5} and prompt.unused == ["light blue"]
     # full-width, as an IME types it
-    assert parse_prompt("ｒｅｄ ｃｌｏｃｋ　４：２０", CLOCK).conditions == {"face_color": "red", "hour": 4, "minute": 20}
+    wide = parse_prompt("ｒｅｄ ｃｌｏｃｋ　４：２０", CLOCK)
+    assert wide.conditions == {"face_color": "red", "hour": 4, "minute": 20} and wide.unused == []
 
 
 def test_unknown_words_are_reported_not_dropped():
