@@ -173,10 +173,10 @@ def load_images(path: str | Path, skip_bad_images: bool = False) -> datasets.Dat
     for name, split in ds.items():
         if "image" not in split.column_names:
             raise ValueError(f"split {name!r} of {str(path)!r} has no 'image' column (columns: {split.column_names})")
-    return hours_on_the_dial(ds)
+    return time_labels_on_the_dial(ds)
 
 
-def hours_on_the_dial(ds: datasets.DatasetDict) -> datasets.DatasetDict:
+def time_labels_on_the_dial(ds: datasets.DatasetDict) -> datasets.DatasetDict:
     """Clock labels as a dial shows them, where an ``hour`` column stands beside a ``minute`` column:
     both as integers where they came as digit strings (``"03"``, as JSON lines may give them), and
     hours counted 1..12 or 0..23 as 0..11 (hour % 12), as the rendered clocks, the time prompts and
