@@ -1,11 +1,11 @@
 """``ClockPipeline``: prompt -> conditions -> prior samples code ids -> tokenizer decodes a picture.
 
 A pipeline is a folder, as in diffusers: ``model_index.json`` (grid shape, codebook size,
-condition fields, versions, sampling defaults) + ``tokenizer/`` (the stage-1 VQ-VAE) +
-``prior/`` (the stage-2 causal LM), and optionally ``reader/``: a reader of the pipeline's
-own images (``pipelines.reader.ClockReader``) that checks each drawing shows what was asked,
-and has it redrawn where it doubts it (``draw``), as diffusers' pipelines carry a safety
-checker. The two stages meet only here, through token ids.
+condition fields, versions, sampling defaults, the size of the pictures it hands out) +
+``tokenizer/`` (the stage-1 VQ-VAE) + ``prior/`` (the stage-2 causal LM), and optionally
+``reader/``: a reader of the pipeline's own images (``pipelines.reader.ClockReader``) that
+checks each drawing shows what was asked, and has it redrawn where it doubts it (``draw``), as
+diffusers' pipelines carry a safety checker. The two stages meet only here, through token ids.
 The prior's condition fields are whatever it was trained on: the clock pipeline's hour,
 minute and style fields, or a user's own label columns; a prompt is read against them
 (``shared.prompts.parse_prompt``), and ``generate(conditions={...})`` takes them directly.
@@ -25,7 +25,7 @@ from PIL import Image
 
 from pipelines.reader import DEFAULT_READER, ClockReader, load_reader
 from shared.files import atomic_dir
-from shared.images import to_pil
+from shared.images import crop_from_square, to_pil
 from shared.prompts import Prompt, parse_prompt
 from stage1_vqvae import VQVAEModel, load_tokenizer
 from stage2_prior import load_prior, prior_vocab, sample
@@ -37,6 +37,7 @@ INDEX = "model_index.json"
 MIN_CONFIDENCE = 0.8
 MAX_REDRAWS = 15
 MAX_IMAGES = 1024  # clocks per call, all prompts together; raise it with max_images= (None: no limit)
+MAX_SIDE = 4096  # largest output_size side a model_index.json may ask
 SAMPLE_BATCH = 256  # most sequences generate_ids samples at once
 # chosen by qvae evaluate sweeps over guidance and min_p (benchmarks/RESULTS.md); a pipeline folder may
 # store its own in model_index.json
@@ -96,6 +97,14 @@ def _check_index(index: dict, path: Path, cls: type, tokenizer, prior) -> None:
                 f"{str(path / INDEX)!r} disagrees with its stages: its image_size={size} makes a "
                 f"{grid} grid but the prior models {list(vocab.grid_shape)}"
             )
+    out = index.get("output_size")
+    if out is not None and not (
+        isinstance(out, list) and len(out) == 2 and all(type(v) is int and 0 < v <= MAX_SIDE for v in out)
+    ):
+        raise ValueError(
+            f"{str(path / INDEX)!r} has an invalid output_size={out!r}: expected [width, height], "
+            f"whole numbers of pixels from 1 to {MAX_SIDE}"
+        )
     sampling = index.get("sampling")
     if sampling is not None and (not isinstance(sampling, dict) or set(sampling) - set(SAMPLING_DEFAULTS)):
         raise ValueError(
@@ -130,11 +139,15 @@ class ClockPipeline:
         image_size: int | None = None,
         sampling: dict | None = None,
         reader: ClockReader | None = None,
+        output_size: Sequence[int] | None = None,
     ):
         self.tokenizer = tokenizer.eval()
         self.prior = prior.eval()
         self.reader = reader.eval() if reader is not None else None
         self.image_size = image_size or tokenizer.config.image_size
+        # (width, height) of the pictures it hands out: the user's, where training fitted their
+        # images to the tokenizer's square (shared.images.pad_to_square); else the drawn square
+        self.output_size: tuple[int, int] = tuple(output_size or (self.image_size, self.image_size))
         self.sampling = {**SAMPLING_DEFAULTS, **(sampling or {})}
         vocab = prior_vocab(prior)
         k_tok, k_prior = tokenizer.config.codebook_size, vocab.codebook_size
@@ -206,7 +219,7 @@ class ClockPipeline:
         prior = _load(load_prior, path / "prior", "prior", dtype, device)
         _check_index(index, path, cls, tokenizer, prior)
         reader = _load(load_reader, path / "reader", "reader", dtype, device) if "reader" in index else None
-        return cls(tokenizer, prior, index.get("image_size"), index.get("sampling"), reader)
+        return cls(tokenizer, prior, index.get("image_size"), index.get("sampling"), reader, index.get("output_size"))
 
     def save_pretrained(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write the pipeline folder atomically (a crash never leaves half a pipeline).
@@ -226,11 +239,19 @@ class ClockPipeline:
                 "grid_shape": list(self.grid_shape),
                 "fields": [{"name": k, "values": list(v)} for k, v in self.fields.items()],
                 "image_size": self.image_size,
+                "output_size": list(self.output_size),
                 "sampling": self.sampling,
                 "versions": {name: _version(name) for name in ("qvae", "torch", "transformers")},
             }
             (tmp / INDEX).write_text(json.dumps(index, indent=2) + "\n")
         return Path(path)
+
+    def to_images(self, images: torch.Tensor) -> list[Image.Image]:
+        """Drawn images (``draw``) as RGB pictures of ``output_size``."""
+        pictures = to_pil(images)
+        if self.output_size == (self.image_size, self.image_size):
+            return pictures
+        return [crop_from_square(p, *self.output_size) for p in pictures]
 
     def read_prompt(self, prompt: str) -> Prompt:
         """The conditions a prompt asks for, against this pipeline's fields, and its unused words."""
@@ -317,7 +338,7 @@ class ClockPipeline:
         conditions = [conditions] if isinstance(conditions, Mapping) else list(conditions)
         if not conditions:
             raise ValueError("no conditions given")
-        return to_pil(self.draw(conditions, num_images, **options))
+        return self.to_images(self.draw(conditions, num_images, **options))
 
     def __call__(
         self,
@@ -361,4 +382,4 @@ class ClockPipeline:
             top_p=top_p,
             min_p=min_p,
         )
-        return to_pil(images)
+        return self.to_images(images)

@@ -125,7 +125,6 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
     """The request handler: ``(prompt, num_images, guidance_scale, seed, temperature, verify)`` ->
     ``[(image, caption)]``."""
     gr = _gradio()
-    from shared.images import to_pil
 
     def generate(
         prompt: str,
@@ -149,8 +148,8 @@ def make_generate(pipe, reader, max_images: int = MAX_IMAGES):
         except ValueError as e:  # the user's input: show the message in the page, not a traceback
             raise gr.Error(str(e), print_exception=False) from e
         if "hour" not in conditions:  # a style without a time: nothing for the reader to check
-            return [(image, "") for image in to_pil(images)]
-        return list(zip(to_pil(images), caption(reader, images, conditions["hour"], conditions["minute"])))
+            return [(image, "") for image in pipe.to_images(images)]
+        return list(zip(pipe.to_images(images), caption(reader, images, conditions["hour"], conditions["minute"])))
 
     return generate
 
@@ -175,7 +174,7 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES, queue_size: int = QUE
 
     gr = _gradio()
     generate = make_generate(pipe, reader, max_images)
-    size = pipe.image_size
+    width, height = pipe.output_size
     style_words = ", ".join(w.replace("_", " ") for w in pipe.fields if w not in TIME_FIELDS) or "none"
     # every clock sent is a PNG in gradio's cache (about 12 KB on disk): drop those an hour old,
     # hourly, or a server that runs for weeks fills the disk
@@ -183,7 +182,7 @@ def build_demo(pipe, reader, max_images: int = MAX_IMAGES, queue_size: int = QUE
         gr.Markdown(
             f"# qvae\nType a time, in digits or words, with any style words the model knows "
             f"({style_words}), and get clocks that show it "
-            f"({size}x{size} px, drawn on the CPU by a VQ-VAE tokenizer + autoregressive prior). "
+            f"({width}x{height} px, drawn on the CPU by a VQ-VAE tokenizer + autoregressive prior). "
             "Each caption is the time a separate clock-reading network reads off the picture."
         )
         with gr.Row():

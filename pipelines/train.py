@@ -25,7 +25,8 @@ from datasets import Image as datasets_image
 from PIL import Image
 
 from shared.clocks import STYLE_FIELDS
-from shared.files import save_atomic
+from shared.files import atomic_dir, save_atomic
+from shared.images import pad_to_square
 from shared.time_prompts import TIME_FIELDS
 from shared.training import COMPILE_HELP, Compile, TrainingArguments, arg
 from stage1_vqvae.train import TokenizerTrainingArguments
@@ -34,6 +35,7 @@ from stage2_prior.train import PriorTrainingArguments
 
 FINE_TUNE_LR = 5e-4  # the prior's peak learning rate when it starts from a pipeline (benchmarks/RESULTS.md)
 DATA_READER_STEPS = 1000  # the reader of a --data folder (benchmarks/RESULTS.md)
+SOURCE_SIZE = "source_size.json"  # in OUT/data: [width, height] of --data's images where they were fitted
 DEMO_PROMPTS = [
     "quarter past three",
     "10:10",
@@ -131,7 +133,9 @@ class PipelineTrainingArguments:
 def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     """``--data`` checked and written to ``out`` with a validation split: every named column there,
     complete and categorical, images of one size (or resized with --resize); nothing is written
-    when a check fails. A folder with only a train split gets a seeded 5% validation split."""
+    when a check fails. A folder with only a train split gets a seeded 5% validation split.
+    Images of one size fitted to the shipped pipeline's square (``size_to_start_from``) leave that
+    size in ``out/SOURCE_SIZE``: the pipeline hands its pictures back at it."""
     import datasets
 
     from shared.data import load_images, train_split, with_validation
@@ -145,12 +149,17 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     if side:
 
         def resize(rows):
-            return {"image": [im.resize((side, side), Image.BICUBIC) for im in rows["image"]]}
+            if a.resize:  # as asked, whatever their shape
+                return {"image": [im.resize((side, side), Image.BICUBIC) for im in rows["image"]]}
+            return {"image": [pad_to_square(im, side) for im in rows["image"]]}
 
         ds = datasets.DatasetDict({k: v.map(resize, batched=True, batch_size=256) for k, v in ds.items()})
     else:
         check_one_size(sizes, a.data)
-    save_atomic(with_validation(ds, a.seed), out)  # carved after any resize
+    with atomic_dir(out) as tmp:
+        with_validation(ds, a.seed).save_to_disk(str(tmp))  # carved after any resize
+        if side and sizes and len(sizes) == 1:
+            (tmp / SOURCE_SIZE).write_text(json.dumps(list(next(iter(sizes)))) + "\n")
 
 
 def image_sizes(ds) -> dict[tuple[int, int], str]:
@@ -182,25 +191,27 @@ def check_one_size(sizes: dict[tuple[int, int], str], where) -> None:
 
 def size_to_start_from(a: PipelineTrainingArguments, ds, sizes: dict[tuple[int, int], str]) -> int | None:
     """With ``--start-from auto``, the shipped pipeline's image size where the data fits that pipeline
-    but for the size of its square images: one size smaller than it draws, or any larger, they are
-    resized to it, to start from it rather than train both stages from nothing (None: the images are
-    kept as they are)."""
+    but for the size of its images: images of one other size (square or not), or of several sizes all
+    larger than it draws, are fitted to its square (``shared.images.pad_to_square``), to start from it
+    rather than train both stages from nothing (None: the images are kept as they are)."""
     from pipelines.pipeline import DEFAULT_PIPELINE, INDEX
     from shared.data import train_split
 
     if a.start_from != "auto":
         return None
     shipped = json.loads((DEFAULT_PIPELINE / INDEX).read_text())["image_size"]
-    sides = {w for w, h in sizes if w == h}
-    if len(sides) < len(sizes) or sides == {shipped} or (len(sides) > 1 and min(sides) <= shipped):
-        return None  # not square, already its size, or mixed sizes it would not all shrink: as they are
+    if set(sizes) == {(shipped, shipped)} or (len(sizes) > 1 and min(min(s) for s in sizes) <= shipped):
+        return None  # already its size, or mixed sizes it would not all shrink: as they are
     if misfit(DEFAULT_PIPELINE, train_split(ds), a.condition_names()):
         return None
     shown = ", ".join(f"{w}x{h}" for w, h in sizes)
+    padded = "padding them to squares (their edges repeated) and " if any(w != h for w, h in sizes) else ""
+    shrink = min(max(s) for s in sizes) > shipped
+    back = f"; its pictures are handed back at {shown}" if len(sizes) == 1 else ""
     print(
-        f"the images are {shown}: {'shrinking' if min(sides) > shipped else 'enlarging'} them to {shipped}x{shipped}, "
-        f"the size the shipped clock pipeline draws, to start from it (--start-from none keeps their size and "
-        "trains both stages from nothing)"
+        f"the images are {shown}: {padded}{'shrinking' if shrink else 'enlarging'} them to {shipped}x{shipped}, "
+        f"the size the shipped clock pipeline draws, to start from it{back} (--start-from none keeps their "
+        "size and trains both stages from nothing)"
     )
     return shipped
 
@@ -329,8 +340,10 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     pipe_dir = out / "pipeline"
     with _stage("6/8 pipeline folder", False, timings):
         reader = load_reader(reader_dir) if reader_dir else None
-        ClockPipeline(tokenizer, load_prior(str(prior_dir)), reader=reader).save_pretrained(pipe_dir)
-        print(f"pipeline written to {pipe_dir}")
+        source = data_dir / SOURCE_SIZE  # the user's size, where their images were fitted to the square
+        size = json.loads(source.read_text()) if source.is_file() else None
+        ClockPipeline(tokenizer, load_prior(str(prior_dir)), reader=reader, output_size=size).save_pretrained(pipe_dir)
+        print(f"pipeline written to {pipe_dir}" + (f" (its pictures {size[0]}x{size[1]})" if size else ""))
     cvae_dir = None
     if a.baseline_steps:
         cvae_dir = out / "cvae" / "model"

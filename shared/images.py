@@ -54,6 +54,26 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a) for a in to_uint8(images)]
 
 
+def pad_to_square(image: Image.Image, side: int) -> Image.Image:
+    """``image`` as an RGB ``side x side`` square: a wide or tall one padded first (its edge pixels
+    repeated, centred, so a round dial stays round), then resized (bicubic)."""
+    image = image.convert("RGB")
+    w, h = image.size
+    if w != h:
+        s = max(w, h)
+        x, y = (s - w) // 2, (s - h) // 2
+        image = Image.fromarray(np.pad(np.asarray(image), ((y, s - h - y), (x, s - w - x), (0, 0)), mode="edge"))
+    return image if image.size == (side, side) else image.resize((side, side), Image.BICUBIC)
+
+
+def crop_from_square(image: Image.Image, width: int, height: int) -> Image.Image:
+    """The inverse of ``pad_to_square``: a ``width x height`` picture from the square made of one."""
+    s = max(width, height)
+    k = image.width / s  # the square's pixels per original pixel
+    left, top = (s - width) // 2 * k, (s - height) // 2 * k
+    return image.resize((width, height), Image.LANCZOS, box=(left, top, left + width * k, top + height * k))
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-image PSNR in dB between two batches in ``[-1, 1]`` (peak-to-peak range 2)."""
     mse = (a.float() - b.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)

@@ -219,6 +219,9 @@ def test_a_pipeline_stage_with_a_missing_tensor_is_named(pipe_dir):
         ("tokenizer", ["stage1_vqvae", "VAEModel"]),
         ("_class_name", "StableDiffusionPipeline"),
         ("sampling", {"guidance": 2.0}),
+        ("output_size", [64, 0]),
+        ("output_size", "64x64"),
+        ("output_size", [64.5, 64]),
     ],
 )
 def test_a_model_index_that_disagrees_with_its_stages_names_the_field(pipe_dir, field, value):

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 from clock_renderer_b import write_clock_folder
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pipelines.cli import main
 from pipelines.pipeline import ClockPipeline
@@ -201,20 +201,31 @@ def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, t
         assert not (bad / "tokens").exists() and not (bad / "prior").exists()
 
 
-@pytest.mark.parametrize(("size", "twelve"), [(64, False), (96, True), (32, False)])
+@pytest.mark.parametrize(
+    ("size", "twelve"), [((64, 64), False), ((96, 96), True), ((32, 32), False), ((96, 64), False)]
+)
 def test_clocks_start_from_the_shipped_pipeline_resized_to_its_size(tmp_path, capsys, size, twelve):
-    """Clocks larger or smaller than the shipped pipeline's are resized to its 64x64 to start from
-    it; hours labelled 1..12 (12:15) are its 0..11 (0:15)."""
+    """Clocks larger or smaller than the shipped pipeline's, square or not, are fitted to its 64x64 to
+    start from it, and the pipeline hands its pictures back at their size; hours labelled 1..12
+    (12:15) are its 0..11 (0:15)."""
     from pipelines.pipeline import DEFAULT_PIPELINE
 
-    data = write_clock_folder(tmp_path / "clocks", 24, 6, 6, size=size, seed=2, twelve=twelve)
+    w, h = size
+    data = write_clock_folder(tmp_path / "clocks", 24, 6, 6, size=min(size), seed=2, twelve=twelve)
+    if w != h:  # a wide picture of each clock, the dial in its middle
+        for file in data.glob("*/*.png"):
+            ImageOps.pad(Image.open(file), size, color=(90, 120, 150)).save(file)
     out = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(out), *FAST]) == 0
     said = capsys.readouterr().out
     assert "starting from the shipped clock pipeline" in said
-    assert ("shrinking them to 64x64" in said) == (size > 64) and ("enlarging them to 64x64" in said) == (size < 64)
+    assert ("shrinking them to 64x64" in said) == (max(size) > 64) and ("enlarging them" in said) == (max(size) < 64)
+    assert ("padding them to squares" in said) == (w != h)
     assert data_image_size(out / "data") == 64
-    shipped, tuned = ClockPipeline.from_pretrained(DEFAULT_PIPELINE), ClockPipeline.from_pretrained(out / "pipeline")
+    tuned = ClockPipeline.from_pretrained(out / "pipeline")
+    assert tuned.output_size == size and tuned.image_size == 64
+    assert [p.size for p in tuned.generate({"hour": 3, "minute": 15}, 2, seed=0)] == [size] * 2
+    shipped = ClockPipeline.from_pretrained(DEFAULT_PIPELINE)
     assert not (out / "tokenizer").exists() and tuned.fields == shipped.fields
     assert tuned.reader is None and shipped.reader is not None  # --reader-steps 0: none
     assert all(torch.equal(p, q) for p, q in zip(shipped.tokenizer.parameters(), tuned.tokenizer.parameters()))

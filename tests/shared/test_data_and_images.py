@@ -11,7 +11,7 @@ from pipelines.cli import main
 from shared.clocks import HELD_OUT_STYLE, STYLE_FIELDS, is_held_out
 from shared.data import CLOCK_FEATURES, HELDOUT_SPLIT, build_clock_dataset, load_images
 from shared.files import save_atomic
-from shared.images import make_grid, psnr, to_pil, to_tensor, to_uint8
+from shared.images import crop_from_square, make_grid, pad_to_square, psnr, to_pil, to_tensor, to_uint8
 
 ALL_TIMES = {(h, m) for h in range(12) for m in range(60)}
 
@@ -114,6 +114,24 @@ def test_tensor_round_trip_and_conversions():
     assert torch.isclose(
         psnr(x, x + 0.02), torch.tensor(10 * np.log10(4 / 0.0004), dtype=torch.float32), atol=0.1
     ).all()
+
+
+@pytest.mark.parametrize("size", [(48, 30), (30, 48), (40, 40)])
+def test_a_picture_padded_to_a_square_comes_back_from_it(size):
+    """pad_to_square keeps a wide or tall picture whole, centred, its edges repeated out to the square;
+    crop_from_square takes it back out, enlarged or shrunk."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]  # a smooth picture, so resizing loses little
+    arr = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 255 // (w + h)], -1).astype(np.uint8)
+    picture = Image.fromarray(arr)
+    square = np.asarray(pad_to_square(picture, max(size)))  # padded, not resized
+    x, y = (max(size) - w) // 2, (max(size) - h) // 2
+    assert square.shape == (max(size), max(size), 3) and np.array_equal(square[y : y + h, x : x + w], arr)
+    assert np.array_equal(square[0, x : x + w], arr[0]) and np.array_equal(square[y : y + h, 0], arr[:, 0])
+    for side in (32, 64, 96):
+        back = crop_from_square(pad_to_square(picture, side), w, h)
+        assert back.size == (w, h)
+        assert psnr(to_tensor(back), to_tensor(picture)).item() > 45  # a crop off by the padding: ~24 dB
 
 
 def test_captioned_grid_has_room_for_captions():
