@@ -138,6 +138,7 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     size in ``out/SOURCE_SIZE``: the pipeline hands its pictures back at it."""
     import datasets
 
+    from pipelines.pipeline import MAX_SIDE
     from shared.data import load_images, train_split, with_validation
     from stage2_prior.data import infer_fields
 
@@ -158,8 +159,9 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
         check_one_size(sizes, a.data)
     with atomic_dir(out) as tmp:
         with_validation(ds, a.seed).save_to_disk(str(tmp))  # carved after any resize
-        if side and sizes and len(sizes) == 1:
-            (tmp / SOURCE_SIZE).write_text(json.dumps(list(next(iter(sizes)))) + "\n")
+        source = next(iter(sizes)) if side and sizes and len(sizes) == 1 else None
+        if source and max(source) <= MAX_SIDE:  # (larger ones are handed out at the drawn size)
+            (tmp / SOURCE_SIZE).write_text(json.dumps(list(source)) + "\n")
 
 
 def image_sizes(ds) -> dict[tuple[int, int], str]:
