@@ -277,7 +277,7 @@ def misfit(folder: Path, train, conditions: list[str], image_size: int | None = 
 
 def train_all(a: PipelineTrainingArguments) -> dict:
     from pipelines.generate import write_grid
-    from pipelines.pipeline import ClockPipeline
+    from pipelines.pipeline import INDEX, ClockPipeline
     from pipelines.reader import load_reader
     from pipelines.token_export import export_tokens
     from shared.data import build_clock_dataset
@@ -344,8 +344,15 @@ def train_all(a: PipelineTrainingArguments) -> dict:
         reader = load_reader(reader_dir) if reader_dir else None
         source = data_dir / SOURCE_SIZE  # the user's size, where their images were fitted to the square
         size = json.loads(source.read_text()) if source.is_file() else None
-        ClockPipeline(tokenizer, load_prior(str(prior_dir)), reader=reader, output_size=size).save_pretrained(pipe_dir)
-        print(f"pipeline written to {pipe_dir}" + (f" (its pictures {size[0]}x{size[1]})" if size else ""))
+        # a prior fine-tuned from a pipeline samples best as that pipeline does (benchmarks/RESULTS.md)
+        sampling = json.loads((start / INDEX).read_text()).get("sampling") if start else None
+        prior = load_prior(str(prior_dir))
+        ClockPipeline(tokenizer, prior, sampling=sampling, reader=reader, output_size=size).save_pretrained(pipe_dir)
+        print(
+            f"pipeline written to {pipe_dir}"
+            + (f" (its pictures {size[0]}x{size[1]})" if size else "")
+            + (f", sampling as {start} does" if sampling else "")
+        )
     cvae_dir = None
     if a.baseline_steps:
         cvae_dir = out / "cvae" / "model"

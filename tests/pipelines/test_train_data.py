@@ -10,7 +10,7 @@ from clock_renderer_b import write_clock_folder
 from PIL import Image, ImageOps
 
 from pipelines.cli import main
-from pipelines.pipeline import ClockPipeline
+from pipelines.pipeline import SAMPLING_DEFAULTS, ClockPipeline
 from pipelines.reader import DEFAULT_READER
 from pipelines.train import data_image_size
 
@@ -55,7 +55,7 @@ def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path, ca
     assert main([*argv, "--reader-steps", "2", "--start-from", "none"]) == 0
     assert "enlarging" not in capsys.readouterr().out and (out / "tokenizer" / "model").is_dir()
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
-    assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32
+    assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32 and pipe.sampling == SAMPLING_DEFAULTS
     # its verifier: a reader of the folder's time, at its size, not the shipped reader of our clocks
     assert pipe.reader.fields == {} and pipe.reader.config.image_size == 32
     assert json.loads((out / "reader" / "metrics.json").read_text())["steps"] == 2
@@ -227,5 +227,6 @@ def test_clocks_start_from_the_shipped_pipeline_resized_to_its_size(tmp_path, ca
     assert [p.size for p in tuned.generate({"hour": 3, "minute": 15}, 2, seed=0)] == [size] * 2
     shipped = ClockPipeline.from_pretrained(DEFAULT_PIPELINE)
     assert not (out / "tokenizer").exists() and tuned.fields == shipped.fields
+    assert tuned.sampling == shipped.sampling != SAMPLING_DEFAULTS  # sampled as the pipeline it started from
     assert tuned.reader is None and shipped.reader is not None  # --reader-steps 0: none
     assert all(torch.equal(p, q) for p, q in zip(shipped.tokenizer.parameters(), tuned.tokenizer.parameters()))
