@@ -163,12 +163,20 @@ def draw_clock(hour: int, minute: int, size: int = 64, seed: int = 0) -> Image.I
 
 
 def write_clock_folder(
-    out: str | Path, n_train: int, n_val: int, n_test: int, size: int = 64, seed: int = 0, twelve: bool = False
+    out: str | Path,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    size: int = 64,
+    seed: int = 0,
+    twelve: bool = False,
+    draw=draw_clock,
 ) -> Path:
     """Write ``out/{train,validation,test}/`` of PNGs, each with ``metadata.csv`` (file_name,hour,minute).
 
     Times cycle through all 720 in a seeded order (every time appears once a split has 720). Hours
-    are labelled 0..11, or with ``twelve`` 1..12 as the face reads them (12:15, not 0:15).
+    are labelled 0..11, or with ``twelve`` 1..12 as the face reads them (12:15, not 0:15). ``draw``:
+    the renderer, ``draw(hour, minute, size=, seed=) -> PIL image`` (this one's by default).
     """
     out = Path(out)
     for k, (split, n) in enumerate((("train", n_train), ("validation", n_val), ("test", n_test))):
@@ -185,7 +193,7 @@ def write_clock_folder(
             writer.writerow(["file_name", "hour", "minute"])
             for i, t in enumerate(times[:n]):
                 name = f"clock_{i:06d}.png"
-                draw_clock(t // 60, t % 60, size=size, seed=rng.randrange(2**31)).save(folder / name)
+                draw(t // 60, t % 60, size=size, seed=rng.randrange(2**31)).save(folder / name)
                 writer.writerow([name, (t // 60 or 12) if twelve else t // 60, t % 60])
     return out
 

@@ -70,17 +70,20 @@ def test_too_small_split_is_refused():
         build_clock_dataset(100, 720, 720, progress=False)
 
 
-def test_second_renderer_writes_a_folder_that_imagefolder_loads(tmp_path):
-    spec = importlib.util.spec_from_file_location("clock_renderer_b", Path(__file__).parents[1] / "clock_renderer_b.py")
+@pytest.mark.parametrize(("name", "shape"), [("clock_renderer_b", (32, 32)), ("clock_renderer_c", (38, 32))])
+def test_other_renderers_write_a_folder_that_imagefolder_loads(tmp_path, name, shape):
+    """The stand-ins for another renderer's clocks: written apart from ours, labelled as a user would."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / f"{name}.py")
     renderer = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(renderer)
-    out = renderer.write_clock_folder(tmp_path / "b", 12, 6, 6, size=32, seed=3)
-    assert "shared.clocks" not in Path(spec.origin).read_text()
+    out = renderer.write_clock_folder(tmp_path / "b", 12, 6, 6, size=32, seed=3, draw=renderer.draw_clock)
+    source = Path(spec.origin).read_text()
+    assert "from shared" not in source and "import shared" not in source  # nothing of our renderer
     ds = datasets.load_dataset("imagefolder", data_dir=str(out))
     assert sorted(ds) == ["test", "train", "validation"]
     assert ds["train"].column_names == ["image", "hour", "minute"] and len(ds["train"]) == 12
     assert all(0 <= h < 12 for h in ds["train"]["hour"]) and all(0 <= m < 60 for m in ds["train"]["minute"])
-    assert ds["train"][0]["image"].size == (32, 32)
+    assert ds["train"][0]["image"].size == shape
     again = renderer.draw_clock(3, 15, size=32, seed=5)
     assert np.array_equal(np.asarray(again), np.asarray(renderer.draw_clock(3, 15, size=32, seed=5)))
     assert np.abs(np.asarray(again, dtype=int) - np.asarray(renderer.draw_clock(9, 45, size=32, seed=5))).sum() > 500
