@@ -1,4 +1,4 @@
-"""A third clock renderer, written apart from ``shared/clocks.py`` and ``clock_renderer_b.py``.
+r"""A third clock renderer, written apart from ``shared/clocks.py`` and ``clock_renderer_b.py``.
 
 A second stand-in for "another renderer's clocks", further from ours than renderer B: wide
 pictures (a desk clock in a scene, 6:5), not square; a wallpaper behind it (a gradient,
@@ -8,20 +8,19 @@ spades or thin needles with a counterweight, the hour hand sometimes in another 
 the minute hand; a date window at three o'clock and a glare over the glass as distractors;
 antialiasing by box-filtering from 4x. Labels are exact: hour 0..11, minute 0..59.
 
-    python tests/clock_renderer_c.py OUT --train 20000 --val 720 --test 720 --height 80
+    python -c "import sys; sys.path.insert(0, 'tests'); from clock_renderer_b import write_clock_folder; \
+        from clock_renderer_c import draw_clock; write_clock_folder('OUT', 20000, 720, 720, 80, draw=draw_clock)"
 
-writes ``OUT/{train,validation,test}/*.png`` (``6/5 * height`` x ``height``) with ``metadata.csv``
+writes ``OUT/{train,validation,test}/*.png`` (``6/5 * 80`` x ``80``) with ``metadata.csv``
 (``file_name,hour,minute``), through renderer B's folder writer.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 from functools import lru_cache
 
-from clock_renderer_b import write_clock_folder
 from PIL import Image, ImageDraw, ImageFont
 
 SUPERSAMPLE = 4
@@ -149,15 +148,3 @@ def draw_clock(hour: int, minute: int, size: int = 80, seed: int = 0) -> Image.I
         ImageDraw.Draw(glare).ellipse([cx - r * 0.8, cy - r * 0.85, cx + r * 0.1, cy - r * 0.2], fill=60)
         img.paste((255, 255, 255), (0, 0), glare)
     return img.resize((w // SUPERSAMPLE, h // SUPERSAMPLE), Image.BOX)
-
-
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out")
-    p.add_argument("--train", type=int, default=20000)
-    p.add_argument("--val", type=int, default=720)
-    p.add_argument("--test", type=int, default=720)
-    p.add_argument("--height", type=int, default=80)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
-    print(write_clock_folder(a.out, a.train, a.val, a.test, a.height, a.seed, draw=draw_clock))
