@@ -32,14 +32,6 @@ ALL_TIMES = [(h, m) for h in range(12) for m in range(60)]
 DIVERSITY_TIMES = [(3, 15), (10, 10), (7, 40), (0, 0), (6, 30), (9, 45), (1, 5), (4, 50)]
 
 
-def handed_out(pipe, images: torch.Tensor) -> torch.Tensor:
-    """Drawn images as the pipeline hands them out (``ClockPipeline.to_images``, at its ``output_size``):
-    what the reader judges."""
-    if pipe.output_size == (pipe.image_size, pipe.image_size):
-        return images
-    return to_tensor(pipe.to_images(images)).to(images.device)
-
-
 def time_accuracy(
     draw: Callable[[list[int], list[int]], torch.Tensor],
     reader: ClockReader,
@@ -198,8 +190,8 @@ def qvae_row(
     """Time accuracy and diversity of the pipeline at one guidance scale; writes its two grids."""
     start = time.perf_counter()
     row, images = time_accuracy(
-        lambda h, m: handed_out(
-            pipe, pipe.draw(time_conditions(h, m), seed=seed, guidance_scale=guidance, verifier=verifier, **sampling)
+        lambda h, m: pipe.handed_out(
+            pipe.draw(time_conditions(h, m), seed=seed, guidance_scale=guidance, verifier=verifier, **sampling)
         ),
         reader,
         times,
@@ -261,7 +253,7 @@ def styled_rows(pipe, reader: ClockReader, out: Path, seed: int, n: int = 720, b
     conditions = styled_requests(pipe, fields, rng.choices(ALL_TIMES, k=n), rng)
     images = torch.cat(
         [
-            handed_out(pipe, pipe.draw(conditions[i : i + batch], seed=seed + i, **sampling)).float().cpu()
+            pipe.handed_out(pipe.draw(conditions[i : i + batch], seed=seed + i, **sampling)).float().cpu()
             for i in tqdm(range(0, n, batch), desc="qvae, styles asked", leave=False)
         ]
     )
@@ -375,7 +367,7 @@ def fields_honoured(pipe, reader: ClockReader, n: int = 4, seed: int = 0, max_re
     kinds |= {f"{name} alone": [{name: v} for v in values] for name, values in fields.items()}
     out = {}
     for kind, requests in tqdm(kinds.items(), desc="fields asked", leave=False):
-        images = handed_out(pipe, pipe.draw(requests, n, seed=seed, max_images=None, **draw))
+        images = pipe.handed_out(pipe.draw(requests, n, seed=seed, max_images=None, **draw))
         out[kind] = field_accuracy(reader, images, [r for r in requests for _ in range(n)])
     return out
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from pipelines.reader import DEFAULT_READER, ClockReader, load_reader
 from shared.files import atomic_dir
-from shared.images import crop_from_square, to_pil
+from shared.images import crop_from_square, to_pil, to_tensor
 from shared.prompts import Prompt, parse_prompt
 from stage1_vqvae import VQVAEModel, load_tokenizer
 from stage2_prior import load_prior, prior_vocab, sample
@@ -246,12 +246,19 @@ class ClockPipeline:
             (tmp / INDEX).write_text(json.dumps(index, indent=2) + "\n")
         return Path(path)
 
+    @property
+    def refits(self) -> bool:
+        """Whether the pictures it hands out are cut back from its drawn square to ``output_size``."""
+        return self.output_size != (self.image_size, self.image_size)
+
     def to_images(self, images: torch.Tensor) -> list[Image.Image]:
         """Drawn images (``draw``) as RGB pictures of ``output_size``."""
         pictures = to_pil(images)
-        if self.output_size == (self.image_size, self.image_size):
-            return pictures
-        return [crop_from_square(p, *self.output_size) for p in pictures]
+        return [crop_from_square(p, *self.output_size) for p in pictures] if self.refits else pictures
+
+    def handed_out(self, images: torch.Tensor) -> torch.Tensor:
+        """Drawn images as the tensors of the pictures it hands out (``to_images``): what a reader judges."""
+        return to_tensor(self.to_images(images)).to(images.device) if self.refits else images
 
     def read_prompt(self, prompt: str) -> Prompt:
         """The conditions a prompt asks for, against this pipeline's fields, and its unused words."""

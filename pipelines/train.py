@@ -138,7 +138,6 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     size in ``out/SOURCE_SIZE``: the pipeline hands its pictures back at it."""
     import datasets
 
-    from pipelines.pipeline import MAX_SIDE
     from shared.data import load_images, train_split, with_validation
     from stage2_prior.data import infer_fields
 
@@ -159,8 +158,8 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
         check_one_size(sizes, a.data)
     with atomic_dir(out) as tmp:
         with_validation(ds, a.seed).save_to_disk(str(tmp))  # carved after any resize
-        source = next(iter(sizes)) if side and sizes and len(sizes) == 1 else None
-        if source and max(source) <= MAX_SIDE:  # (larger ones are handed out at the drawn size)
+        source = size_to_hand_back(sizes) if side and not a.resize else None
+        if source:
             (tmp / SOURCE_SIZE).write_text(json.dumps(list(source)) + "\n")
 
 
@@ -209,13 +208,21 @@ def size_to_start_from(a: PipelineTrainingArguments, ds, sizes: dict[tuple[int, 
     shown = ", ".join(f"{w}x{h}" for w, h in sizes)
     padded = "padding them to squares (their edges repeated) and " if any(w != h for w, h in sizes) else ""
     shrink = min(max(s) for s in sizes) > shipped
-    back = f"; its pictures are handed back at {shown}" if len(sizes) == 1 else ""
+    back = f"; its pictures are handed back at {shown}" if size_to_hand_back(sizes) else ""
     print(
         f"the images are {shown}: {padded}{'shrinking' if shrink else 'enlarging'} them to {shipped}x{shipped}, "
         f"the size the shipped clock pipeline draws, to start from it{back} (--start-from none keeps their "
         "size and trains both stages from nothing)"
     )
     return shipped
+
+
+def size_to_hand_back(sizes: dict[tuple[int, int], str]) -> tuple[int, int] | None:
+    """The one ``(width, height)`` of images fitted to the pipeline's square, at which it hands its
+    pictures back; None for mixed sizes, or a side beyond what a pipeline may hand out."""
+    from pipelines.pipeline import MAX_SIDE
+
+    return next(iter(sizes)) if len(sizes) == 1 and max(next(iter(sizes))) <= MAX_SIDE else None
 
 
 def data_image_size(data_dir: Path) -> int:

@@ -46,7 +46,6 @@ def test_folder_layout_and_round_trip(pipe_dir):
 def test_a_pipeline_hands_out_pictures_at_its_output_size(tmp_path):
     """A pipeline trained on pictures fitted to its square (wide ones padded) hands its drawings back
     at their size, and that is what its evaluation judges."""
-    from pipelines.evaluate import handed_out
     from shared.images import crop_from_square, to_pil
 
     ClockPipeline(tiny_tokenizer(), tiny_prior(), output_size=(48, 30)).save_pretrained(tmp_path / "wide")
@@ -57,9 +56,9 @@ def test_a_pipeline_hands_out_pictures_at_its_output_size(tmp_path):
     drawn = pipe.draw(time_conditions([3, 10], [15, 10]), 2, seed=1)  # the 32x32 squares it decodes
     assert [p.size for p in pictures] == [(48, 30)] * 4
     assert [p.tobytes() for p in pictures] == [crop_from_square(p, 48, 30).tobytes() for p in to_pil(drawn)]
-    assert torch.equal(handed_out(pipe, drawn), to_tensor(pictures))
+    assert torch.equal(pipe.handed_out(drawn), to_tensor(pictures))
     square = ClockPipeline(tiny_tokenizer(), tiny_prior())
-    assert square.output_size == (32, 32) and handed_out(square, drawn) is drawn
+    assert square.output_size == (32, 32) and square.handed_out(drawn) is drawn
 
 
 def test_a_pipeline_carries_its_reader_and_checks_its_drawings_with_it(tmp_path):
