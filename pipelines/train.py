@@ -33,7 +33,8 @@ from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior.data import DEFAULT_MAX_VALUES
 from stage2_prior.train import PriorTrainingArguments
 
-FINE_TUNE_LR = 5e-4  # the prior's peak learning rate when it starts from a pipeline (benchmarks/RESULTS.md)
+FINE_TUNE_LR = 5e-4  # both stages' peak learning rate (AdamW) when they start from a pipeline (benchmarks/RESULTS.md)
+TOKENIZER_TUNE_STEPS = 300  # a start pipeline's tokenizer fine-tuned on --data (benchmarks/RESULTS.md)
 DATA_READER_STEPS = 1000  # the reader of a --data folder (benchmarks/RESULTS.md)
 SOURCE_SIZE = "source_size.json"  # in OUT/data: [width, height] of --data's images where they were fitted
 DEMO_PROMPTS = [
@@ -94,12 +95,18 @@ class PipelineTrainingArguments:
     styles: int = arg(0, "distinct clock styles in the rendered data (0: a style of its own per clock)")
     start_from: str = arg(
         "auto",
-        "a pipeline folder to start from ('shipped': qvae's clock pipeline): its tokenizer is kept as it is and "
-        "its prior fine-tuned on the data, conditioned on --conditions (which must be among its fields); "
+        "a pipeline folder to start from ('shipped': qvae's clock pipeline): its tokenizer and its prior are "
+        "fine-tuned on the data (--tokenizer-tune-steps, --prior-steps), the prior conditioned on --conditions "
+        "(which must be among its fields); "
         "'auto': the shipped clock pipeline for --data that it fits (its fields, values and image size), "
         "else from nothing; 'none': both stages from nothing",
     )
     tokenizer_steps: int = arg(TokenizerTrainingArguments.steps, "optimizer steps of the tokenizer")
+    tokenizer_tune_steps: int = arg(
+        TOKENIZER_TUNE_STEPS,
+        "optimizer steps fine-tuning the start pipeline's tokenizer on the data (0: kept as it is); "
+        "the tokenizer trained from nothing takes --tokenizer-steps",
+    )
     tokenizer_batch_size: int = arg(TokenizerTrainingArguments.batch_size, "batch per process of the tokenizer")
     tokenizer_config: str | None = arg(None, "JSON of tokenizer config overrides, e.g. '{\"codebook_size\": 1024}'")
     tokenizer_image_mix: float = arg(
@@ -252,7 +259,9 @@ def start_pipeline(a: PipelineTrainingArguments, data_dir: Path, image_size: int
     print(
         f"training both stages from nothing, as the shipped clock pipeline does not fit the data: {unfit}"
         if unfit
-        else f"starting from the shipped clock pipeline ({folder}): its tokenizer as it is, its prior fine-tuned "
+        else f"starting from the shipped clock pipeline ({folder}): its tokenizer "
+        + (f"fine-tuned ({a.tokenizer_tune_steps} steps)" if a.tokenizer_tune_steps else "as it is")
+        + ", its prior fine-tuned "
         "(--start-from none trains both from nothing)"
     )
     return None if unfit else folder
@@ -308,17 +317,27 @@ def train_all(a: PipelineTrainingArguments) -> dict:
             )
     image_size = data_image_size(data_dir)
     start = start_pipeline(a, data_dir, image_size)
-    tok_dir = start / "tokenizer" if start else out / "tokenizer" / "model"
-    with _stage("2/8 tokenizer", "the start's, kept" if start else tok_dir.exists(), timings):
+    if start and a.tokenizer_config:
+        raise ValueError(
+            f"--tokenizer-config shapes a tokenizer trained from nothing, but this run starts from {start}, whose "
+            "tokenizer is fine-tuned as it is: drop --tokenizer-config, or train both stages from nothing "
+            "with --start-from none"
+        )
+    kept = start is not None and not a.tokenizer_tune_steps
+    tok_dir = start / "tokenizer" if kept else out / "tokenizer" / "model"
+    with _stage("2/8 tokenizer", "the start's, kept" if kept else tok_dir.exists(), timings):
         if not tok_dir.exists():
-            config = json.loads(a.tokenizer_config) if a.tokenizer_config else {}
+            if start:  # fine-tuned as the prior is: AdamW at FINE_TUNE_LR, its config and codebook kept
+                how = dict(init_from=str(start / "tokenizer"), steps=a.tokenizer_tune_steps, lr=FINE_TUNE_LR)
+            else:
+                config = json.loads(a.tokenizer_config) if a.tokenizer_config else {}
+                how = dict(steps=a.tokenizer_steps, config=json.dumps({"image_size": image_size, **config}))
             train_tokenizer(
                 TokenizerTrainingArguments(
                     data=str(data_dir),
-                    steps=a.tokenizer_steps,
                     batch_size=a.tokenizer_batch_size,
                     image_mix=a.tokenizer_image_mix,
-                    config=json.dumps({"image_size": image_size, **config}),
+                    **how,
                     **settings("tokenizer"),
                 )
             )

@@ -76,7 +76,7 @@ def resume_from_latest(accelerator: Accelerator, out: str | Path, found: tuple[P
     """Load ``found`` (``latest_checkpoint(out)``, looked up once by the caller) into the prepared
     objects; return its micro step (0 if none)."""
     if found is None:
-        accelerator.print(f"no complete checkpoint under {out}/checkpoints: starting from scratch")
+        accelerator.print(f"no complete checkpoint under {out}/checkpoints: starting at step 0")
         return 0
     path, manifest = found
     accelerator.load_state(str(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +20,7 @@ from shared.data import load_images, train_split, with_validation
 from shared.images import make_grid, psnr, to_pil, to_tensor
 from shared.training import TrainingArguments, arg, fit
 
-from . import MODELS
+from . import MODELS, load_tokenizer
 from .baselines import ConditionalVAEModel, VAEModel
 from .quantizer import usage_stats
 
@@ -45,6 +46,11 @@ class TokenizerTrainingArguments(TrainingArguments):
     quantizer: Literal["ema", "learned", "fsq"] | None = arg(None, "the vqvae's quantizer")
     beta: float | None = arg(None, "KL weight of the (c)vae (4 = beta-VAE)")
     config: str | None = arg(None, "JSON of further config overrides, e.g. '{\"code_dim\": 16}'")
+    init_from: str | None = arg(
+        None,
+        "a tokenizer folder (e.g. a pipeline's tokenizer/) to fine-tune instead of a fresh vqvae: its config "
+        "and codebook are kept, so the config flags cannot be given with it",
+    )
 
     def model_config(self) -> dict:
         """The model's config overrides: ``--config`` JSON, then the named flags."""
@@ -62,6 +68,11 @@ class TokenizerTrainingArguments(TrainingArguments):
             raise ValueError(f"--image-mix is a share of the training images in [0, 1), got {self.image_mix}")
         if self.image_mix and self.model == "cvae":
             raise ValueError("--image-mix has no time labels to give the cvae: use it with vqvae, ae or vae")
+        if self.init_from and (self.model != "vqvae" or self.model_config()):
+            raise ValueError(
+                "--init-from fine-tunes a vqvae as it is: give it without --model, --config or "
+                + ", ".join(f"--{k.replace('_', '-')}" for k in CONFIG_FLAGS)
+            )
 
 
 class ImageTensors(torch.utils.data.Dataset):
@@ -177,7 +188,12 @@ def train_tokenizer(args: TokenizerTrainingArguments):
     """Train and save ``args.out/model``; return ``(model, metrics)``."""
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"no dataset folder at {args.data!r} (build one with: qvae data --out {args.data})")
-    config = MODELS[args.model][0](**args.model_config())
+    if args.init_from:
+        make_model = partial(load_tokenizer, args.init_from)
+        config = make_model().config  # the loader's checks (missing or corrupt folder) before any data is read
+    else:
+        config = MODELS[args.model][0](**args.model_config())
+        make_model = partial(MODELS[args.model][1], config)
     train, val = load_splits(args.data, config.image_size, args.max_train, args.skip_bad_images)
     if args.model == "cvae" and not train.has_time:
         raise ValueError(f"--model cvae needs hour and minute columns; {args.data!r} has none")
@@ -203,7 +219,8 @@ def train_tokenizer(args: TokenizerTrainingArguments):
             metrics["psnr_image_mix"] = measure_reconstruction(model, mix_val)["psnr"]
         return metrics
 
-    return fit(args, lambda: MODELS[args.model][1](config), train, compute_loss, evaluate, name=args.model)
+    name = f"vqvae fine-tuned from {args.init_from}" if args.init_from else args.model
+    return fit(args, make_model, train, compute_loss, evaluate, name=name)
 
 
 ARGUMENTS = (TokenizerTrainingArguments,)

@@ -4,6 +4,7 @@ import csv
 import json
 import re
 
+import datasets
 import pytest
 import torch
 from clock_renderer_b import write_clock_folder
@@ -13,6 +14,7 @@ from pipelines.cli import main
 from pipelines.pipeline import SAMPLING_DEFAULTS, ClockPipeline
 from pipelines.reader import DEFAULT_READER
 from pipelines.train import data_image_size
+from shared.images import to_tensor
 
 TINY = json.dumps(
     {
@@ -26,10 +28,10 @@ TINY = json.dumps(
 FAST = [
     "--tokenizer-steps",
     "2",
+    "--tokenizer-tune-steps",
+    "2",
     "--tokenizer-batch-size",
     "8",
-    "--tokenizer-config",
-    TINY,
     "--prior-steps",
     "2",
     "--prior-batch-size",
@@ -42,6 +44,7 @@ FAST = [
     "--mixed-precision",
     "no",
 ]
+FROM_NOTHING = ["--tokenizer-config", TINY]  # a tiny tokenizer where no pipeline is started from
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ def folder(tmp_path_factory):
 
 def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out), *FAST]
+    argv = ["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(out), *FAST, *FROM_NOTHING]
     assert main([*argv, "--reader-steps", "2", "--start-from", "none"]) == 0
     assert "enlarging" not in capsys.readouterr().out and (out / "tokenizer" / "model").is_dir()
     pipe = ClockPipeline.from_pretrained(out / "pipeline")
@@ -102,7 +105,21 @@ def _flat_folder(tmp_path, rows, sizes=None):
 )
 def test_bad_folders_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, rows, sizes, extra, message):
     out = tmp_path / "run"
-    assert main(["train", "--data", str(_flat_folder(tmp_path, rows, sizes)), "--out", str(out), *extra, *FAST]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(_flat_folder(tmp_path, rows, sizes)),
+                "--out",
+                str(out),
+                *extra,
+                *FAST,
+                *FROM_NOTHING,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert re.search(message, err[0]), err[0]
@@ -126,6 +143,7 @@ def test_mixed_sizes_train_with_resize(tmp_path, capsys):
                 "--out",
                 str(out),
                 *[arg for arg in FAST if arg != "--no-evaluate"],
+                *FROM_NOTHING,
                 "--reader-steps",
                 "2",
             ]
@@ -172,18 +190,28 @@ def test_mixed_sizes_train_with_resize(tmp_path, capsys):
     assert ((confidence > 0) & (confidence < 1)).all()
 
 
-def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, tmp_path, capsys):
+def test_start_from_a_pipeline_tunes_both_stages(folder, tmp_path, capsys):
     start = tmp_path / "start"
     argv = ["train", "--data", str(folder), "--conditions", "hour,minute", "--out", str(start), "--start-from", "none"]
-    assert main([*argv, *FAST]) == 0
-    out = tmp_path / "tuned"
-    assert (
-        main(["train", "--data", str(folder), "--out", str(out), "--start-from", str(start / "pipeline"), *FAST]) == 0
-    )
-    before, after = ClockPipeline.from_pretrained(start / "pipeline"), ClockPipeline.from_pretrained(out / "pipeline")
-    assert not (out / "tokenizer").exists()
-    assert all(torch.equal(p, q) for p, q in zip(before.tokenizer.parameters(), after.tokenizer.parameters()))
+    assert main([*argv, *FAST, *FROM_NOTHING]) == 0
+    tuned, kept = tmp_path / "tuned", tmp_path / "kept"
+    for out, extra in ((tuned, []), (kept, ["--tokenizer-tune-steps", "0"])):
+        argv = ["train", "--data", str(folder), "--out", str(out), "--start-from", str(start / "pipeline")]
+        assert main([*argv, *FAST, *extra]) == 0
+    before, after = ClockPipeline.from_pretrained(start / "pipeline"), ClockPipeline.from_pretrained(tuned / "pipeline")
     assert not all(torch.equal(p, q) for p, q in zip(before.prior.parameters(), after.prior.parameters()))
+    # the tokenizer fine-tuned, its config and its codes' meaning kept: the prior it starts from still applies
+    after.tokenizer.config._name_or_path = before.tokenizer.config._name_or_path  # where each was loaded from
+    assert (
+        tuned / "tokenizer" / "model"
+    ).is_dir() and after.tokenizer.config.to_dict() == before.tokenizer.config.to_dict()
+    assert not all(torch.equal(p, q) for p, q in zip(before.tokenizer.parameters(), after.tokenizer.parameters()))
+    images = to_tensor(datasets.load_from_disk(str(tuned / "data"))["train"][:16]["image"])
+    assert (before.tokenizer.encode(images) == after.tokenizer.encode(images)).float().mean() > 0.8
+    # --tokenizer-tune-steps 0: the start's tokenizer as it is
+    unchanged = ClockPipeline.from_pretrained(kept / "pipeline").tokenizer
+    assert not (kept / "tokenizer").exists()
+    assert all(torch.equal(p, q) for p, q in zip(before.tokenizer.parameters(), unchanged.parameters()))
 
     labelled = _flat_folder(tmp_path, [{"label": "ab"[i % 2]} for i in range(20)])
     bigger = write_clock_folder(tmp_path / "big", 8, 2, 2, size=48, seed=1)
@@ -192,6 +220,7 @@ def test_start_from_a_pipeline_keeps_its_tokenizer_and_tunes_its_prior(folder, t
             (labelled, ["--conditions", "label"], "is conditioned on hour, minute and cannot learn label"),
             (bigger, [], "draws 32x32 images but the data's are 48x48 (--resize --image-size 32)"),
             (folder, ["--start-from", str(tmp_path / "nowhere")], "no pipeline at"),
+            (folder, FROM_NOTHING, "--tokenizer-config shapes a tokenizer trained from nothing"),
         )
     ):
         extra = extra if "--start-from" in extra else [*extra, "--start-from", str(start / "pipeline")]
@@ -218,7 +247,7 @@ def test_clocks_start_from_the_shipped_pipeline_resized_to_its_size(tmp_path, ca
     out = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(out), *FAST]) == 0
     said = capsys.readouterr().out
-    assert "starting from the shipped clock pipeline" in said
+    assert "starting from the shipped clock pipeline" in said and "its tokenizer fine-tuned (2 steps)" in said
     assert ("shrinking them to 64x64" in said) == (max(size) > 64) and ("enlarging them" in said) == (max(size) < 64)
     assert ("padding them to squares" in said) == (w != h)
     assert data_image_size(out / "data") == 64
@@ -226,7 +255,8 @@ def test_clocks_start_from_the_shipped_pipeline_resized_to_its_size(tmp_path, ca
     assert tuned.output_size == size and tuned.image_size == 64
     assert [p.size for p in tuned.generate({"hour": 3, "minute": 15}, 2, seed=0)] == [size] * 2
     shipped = ClockPipeline.from_pretrained(DEFAULT_PIPELINE)
-    assert not (out / "tokenizer").exists() and tuned.fields == shipped.fields
+    assert (out / "tokenizer" / "model").is_dir() and tuned.fields == shipped.fields  # both stages fine-tuned
     assert tuned.sampling == shipped.sampling != SAMPLING_DEFAULTS  # sampled as the pipeline it started from
     assert tuned.reader is None and shipped.reader is not None  # --reader-steps 0: none
-    assert all(torch.equal(p, q) for p, q in zip(shipped.tokenizer.parameters(), tuned.tokenizer.parameters()))
+    tuned.tokenizer.config._name_or_path = shipped.tokenizer.config._name_or_path  # where each was loaded from
+    assert tuned.tokenizer.config.to_dict() == shipped.tokenizer.config.to_dict()

@@ -53,6 +53,39 @@ def test_image_mix_is_its_share_of_the_training_images_and_is_scored_apart(clock
         tiny_args(clocks, tmp_path / "bad", model="cvae", image_mix=0.2)
 
 
+def test_fine_tuning_starts_from_the_tokenizer_and_keeps_its_codes(clocks, tmp_path):
+    """--init-from: the saved tokenizer's weights, config and codebook (no k-means init again), so
+    the ids it gave keep their meaning; config flags beside it are refused."""
+    base, _ = train_tokenizer(tiny_args(clocks, tmp_path / "base", steps=20, lr=3e-3, warmup_steps=2, eval_every=20))
+    tuned, metrics = train_tokenizer(
+        TokenizerTrainingArguments(
+            data=str(clocks),
+            out=str(tmp_path / "tuned"),
+            init_from=str(tmp_path / "base" / "model"),
+            steps=2,
+            lr=5e-4,
+            batch_size=8,
+            max_train=64,
+            progress=False,
+            eval_every=2,
+        )
+    )
+    _, val = load_splits(clocks, 32)
+    x = val.images[:32].float() / 127.5 - 1
+    tuned.config._name_or_path = base.config._name_or_path  # where each was loaded from
+    assert tuned.config.to_dict() == base.config.to_dict()
+    assert not all(torch.equal(p, q) for p, q in zip(base.parameters(), tuned.parameters()))
+    same = (base.eval().encode(x) == tuned.eval().encode(x)).float().mean()
+    fresh = (VQVAEModel(base.config).eval().encode(x) == base.encode(x)).float().mean()
+    assert same > 0.8 > fresh
+    assert metrics["psnr"] > untrained_psnr(clocks, "vqvae", TINY) + 1
+    for flag in ({"codebook_size": 64}, {"config": json.dumps({"latent_dim": 4})}, {"model": "ae"}):
+        with pytest.raises(ValueError, match="--init-from fine-tunes a vqvae as it is"):
+            TokenizerTrainingArguments(data=str(clocks), out=str(tmp_path / "x"), init_from="t", **flag)
+    with pytest.raises(FileNotFoundError, match="no tokenizer at"):
+        train_tokenizer(TokenizerTrainingArguments(data=str(clocks), out=str(tmp_path / "x"), init_from=str(tmp_path)))
+
+
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
 def test_baselines_learn(clocks, tmp_path, kind):
     cfg = {k: v for k, v in TINY.items() if k != "codebook_size"}
