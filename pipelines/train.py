@@ -141,8 +141,9 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     """``--data`` checked and written to ``out`` with a validation split: every named column there,
     complete and categorical, images of one size (or resized with --resize); nothing is written
     when a check fails. A folder with only a train split gets a seeded 5% validation split.
-    Images of one size fitted to the shipped pipeline's square (``size_to_start_from``) leave that
-    size in ``out/SOURCE_SIZE``: the pipeline hands its pictures back at it."""
+    Images of one size fitted to a square, the shipped pipeline's (``size_to_start_from``) or one
+    the tokenizer takes (``size_to_square``), leave that size in ``out/SOURCE_SIZE``: the
+    pipeline hands its pictures back at it."""
     import datasets
 
     from shared.data import load_images, train_split, with_validation
@@ -153,6 +154,9 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
     infer_fields(train_split(ds), a.condition_names(), a.max_values)
     sizes = None if a.resize else image_sizes(ds)  # with --resize every image is resized: no need to look
     side = a.image_size if a.resize else size_to_start_from(a, ds, sizes)  # (--resize wins over auto)
+    if not side and not a.resize:
+        check_one_size(sizes, a.data)
+        side = size_to_square(sizes)
     if side:
 
         def resize(rows):
@@ -161,8 +165,6 @@ def prepare_data(a: PipelineTrainingArguments, out: Path) -> None:
             return {"image": [pad_to_square(im, side) for im in rows["image"]]}
 
         ds = datasets.DatasetDict({k: v.map(resize, batched=True, batch_size=256) for k, v in ds.items()})
-    else:
-        check_one_size(sizes, a.data)
     with atomic_dir(out) as tmp:
         with_validation(ds, a.seed).save_to_disk(str(tmp))  # carved after any resize
         source = size_to_hand_back(sizes) if side and not a.resize else None
@@ -181,8 +183,7 @@ def image_sizes(ds) -> dict[tuple[int, int], str]:
 
 
 def check_one_size(sizes: dict[tuple[int, int], str], where) -> None:
-    """Refuse images of mixed sizes (``image_sizes``), naming one that differs, or a size the
-    tokenizer cannot take."""
+    """Refuse images of mixed sizes (``image_sizes``), naming one that differs."""
     (first, file), *others = sizes.items()
     if others:
         size, other = others[0]
@@ -190,11 +191,26 @@ def check_one_size(sizes: dict[tuple[int, int], str], where) -> None:
             f"images of {where!r} are not all one size: {other} is {size[0]}x{size[1]} but {file} is "
             f"{first[0]}x{first[1]}; pass --resize to resize them all to --image-size"
         )
-    if first[0] != first[1] or first[0] % 16:
-        raise ValueError(
-            f"images of {where!r} are {first[0]}x{first[1]}: the tokenizer takes square images "
-            f"with a side divisible by 16; pass --resize to resize them to --image-size"
-        )
+
+
+def size_to_square(sizes: dict[tuple[int, int], str]) -> int | None:
+    """The side of the square that images of one size are fitted to (``shared.images.pad_to_square``)
+    when the tokenizer cannot take them as they are, as it takes squares whose side is divisible by 16:
+    their longer side rounded up to that (None: taken as they are). The pipeline hands its
+    pictures back at their size."""
+    ((w, h),) = sizes
+    side = -(-max(w, h) // 16) * 16
+    if w == h == side:
+        return None
+    how = ["padding them to squares (their edges repeated)"] * (w != h) + [f"enlarging them to {side}x{side}"] * (
+        max(w, h) != side
+    )
+    print(
+        f"the images are {w}x{h} and the tokenizer takes squares whose side is divisible by 16: "
+        f"{' and '.join(how)}; the pipeline hands its pictures back at {w}x{h} "
+        "(--resize --image-size N resizes them to N x N instead)"
+    )
+    return side
 
 
 def size_to_start_from(a: PipelineTrainingArguments, ds, sizes: dict[tuple[int, int], str]) -> int | None:

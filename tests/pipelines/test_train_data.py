@@ -70,7 +70,10 @@ def _flat_folder(tmp_path, rows, sizes=None):
     root = tmp_path / "flat"
     root.mkdir()
     for i, _ in enumerate(rows):
-        Image.new("RGB", (sizes[i] if sizes else 32,) * 2, (i * 20 % 255, 0, 0)).save(root / f"{i}.png")
+        size = sizes[i] if sizes else 32  # a side, or (width, height)
+        Image.new("RGB", size if isinstance(size, tuple) else (size, size), (i * 20 % 255, 0, 0)).save(
+            root / f"{i}.png"
+        )
     with open(root / "metadata.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file_name", *rows[0]])
@@ -188,6 +191,22 @@ def test_mixed_sizes_train_with_resize(tmp_path, capsys):
     assert drawn.shape == (2, 3, 32, 32)
     confidence = pipe.reader.request_confidence(drawn, [{"label": "b"}] * 2)
     assert ((confidence > 0) & (confidence < 1)).all()
+
+
+@pytest.mark.parametrize(("size", "side", "said"), [((40, 24), 48, "padding them to squares"), ((20, 20), 32, "")])
+def test_one_size_the_tokenizer_cannot_take_is_fitted_to_a_square_and_handed_back(tmp_path, capsys, size, side, said):
+    """From nothing (a label the shipped pipeline lacks), images of one size that is not a square
+    whose side is divisible by 16 are fitted to the smallest such square and handed back at their size."""
+    out = tmp_path / "run"
+    root = _flat_folder(tmp_path, [{"label": "ab"[i % 2]} for i in range(20)], [size] * 20)
+    argv = ["train", "--data", str(root), "--conditions", "label", "--out", str(out), *FAST, *FROM_NOTHING]
+    assert main(argv) == 0
+    told = capsys.readouterr().out
+    assert f"the images are {size[0]}x{size[1]}" in told and said in told
+    assert ("enlarging them to" in told) == (max(size) < side)
+    pipe = ClockPipeline.from_pretrained(out / "pipeline")
+    assert pipe.image_size == side and pipe.output_size == size
+    assert [p.size for p in pipe.generate({"label": "b"}, 2, seed=0)] == [size] * 2
 
 
 def test_start_from_a_pipeline_tunes_both_stages(folder, tmp_path, capsys):
