@@ -1,8 +1,9 @@
 """Times of day from what people type, and back.
 
-``parse_time`` reads digital forms ("3:45", "15:45", "3.45 pm", "7h05", "1545"), words
-("quarter past three", "ten to six", "half seven", "three and a half", "three forty-five",
-"seven oh five", "noon", "midday") and either one inside a request ("draw a clock showing
+``parse_time`` reads digital forms ("3:45", "15:45", "3.45 pm", "7h05", "1545", "930", "24:00"),
+words ("quarter past three", "ten to six", "half seven", "three and a half", "three forty-five",
+"seven oh five", "five and twenty past four", "thirteen hundred hours", "noon", "midday") and
+either one inside a request ("draw a clock showing
 quarter past three"). Everything is mapped onto the 12-hour dial: hour 0..11 (0 is
 twelve), minute 0..59. Words around the time must be ordinary filler ("draw", "clock",
 "showing", "at", ...), so "banana 3:45" is refused rather than guessed at.
@@ -136,7 +137,7 @@ _BEFORE = r"""(?<![^\s"'“”‘’(\[{])"""
 _AFTER = r"""(?=[.,!?;]?(?:[\s"'“”‘’)\]}]|$))"""
 # optional seconds ("3:15:30") are accepted and ignored: the dial shows hours and minutes
 _DIGITAL = re.compile(_BEFORE + r"(\d{1,2})\s*(?::|\.|h)\s*(\d{1,2})(?::\d{2})?" + _AFTER)
-_MILITARY = re.compile(_BEFORE + r"([01]\d|2[0-3])([0-5]\d)" + _AFTER)
+_MILITARY = re.compile(_BEFORE + r"([01]?\d|2[0-3])([0-5]\d)" + _AFTER)  # "1545", "0930", "930"
 _HOUR_ONLY_H = re.compile(_BEFORE + r"(\d{1,2})\s*h" + _AFTER)
 _NUMBER = re.compile(r"\d+")
 _LONE_NUMBER = re.compile(_BEFORE + r"\d+" + _AFTER)
@@ -185,6 +186,10 @@ def _merge_numbers(words: list[str]) -> list[object]:
             out.append(_Spelled(TENS[w] + UNITS.index(words[i + 1])))
             i += 2
             continue
+        if w in UNITS[1:10] and words[i + 1 : i + 2] == ["and"] and i + 2 < len(words) and words[i + 2] in TENS:
+            out.append(_Spelled(TENS[words[i + 2]] + UNITS.index(w)))  # "five and twenty past four": 25
+            i += 3
+            continue
         if w in ("oh", "o") and i + 1 < len(words) and words[i + 1] in UNITS[1:10] + [str(d) for d in range(10)]:
             out.append(("oh", int(words[i + 1]) if words[i + 1].isdigit() else UNITS.index(words[i + 1])))
             i += 2
@@ -228,6 +233,8 @@ def _parse_digital(norm: str, text: str) -> tuple[int, int] | None:
                 raise _error(text, "minutes need two digits")
             if minute > 59:
                 raise _error(text, f"minute {minute} is not in 0..59")
+            if (hour, minute) == (24, 0):  # "24:00", the end of the day: midnight
+                hour = 0
             part = _check_rest(_merge_numbers(_words(norm[: m.start()] + " " + norm[m.end() :])), text)
             return _clock_hour(hour, part, text), minute
     m = _HOUR_ONLY_H.search(norm)
@@ -268,6 +275,8 @@ def _match_words(tokens: list[object], text: str) -> tuple[int, int, list[object
         if w == "half" and i + 1 < n and _hour_value(tokens[i + 1]) is not None:
             return _hour_value(tokens[i + 1]), 30, tokens[:i] + tokens[i + 2 :]
     for i, w in enumerate(tokens):
+        if isinstance(w, int) and tokens[i + 1 : i + 2] == ["hundred"]:  # "thirteen hundred (hours)": 13:00
+            return int(w), 0, tokens[:i] + tokens[i + 2 :]
         hour = _hour_value(w)
         if hour is None:
             continue

@@ -72,6 +72,15 @@ KNOWN = {
     "3h": (3, 0),
     "twelve o'clock": (0, 0),
     "at 3pm, please": (3, 0),
+    # the end of the day, three-digit times, the old "five and twenty", military hours
+    "24:00": (0, 0),
+    "930": (9, 30),
+    "draw 130": (1, 30),
+    "five and twenty past four": (4, 25),
+    "five-and-twenty to ten": (9, 35),
+    "thirteen hundred hours": (1, 0),
+    "twenty-three hundred": (11, 0),
+    "0 hundred hours": (0, 0),
 }
 
 
@@ -117,6 +126,11 @@ REFUSED = [
     "twenty two ten",
     "fifteen forty-five",
     "quarter past fifteen",
+    "24:01",
+    "24:30",
+    "960",
+    "twenty five hundred",
+    "quarter past three hundred",
 ]
 
 
