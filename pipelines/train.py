@@ -131,6 +131,19 @@ class PipelineTrainingArguments:
     mixed_precision: str = arg(TrainingArguments.mixed_precision, "auto, no, bf16 or fp16, for every stage")
     seed: int = arg(0, "seed of every stage")
 
+    def __post_init__(self):  # refused before any stage runs, named as the user typed them
+        least = {
+            "tokenizer_steps": 1,
+            "prior_steps": 1,
+            "tokenizer_tune_steps": 0,
+            "baseline_steps": 0,
+            "reader_steps": 0,
+        }
+        for name, value in least.items():
+            given = getattr(self, name)
+            if given is not None and given < value:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least {value}, got {given}")
+
     def condition_names(self) -> list[str]:
         if self.conditions:
             return [c.strip() for c in self.conditions.split(",") if c.strip()]
@@ -177,8 +190,9 @@ def image_sizes(ds) -> dict[tuple[int, int], str]:
     sizes: dict[tuple[int, int], str] = {}
     for name, split in ds.items():
         for row in split.cast_column("image", datasets_image(decode=False)):
-            with Image.open(row["image"]["path"] or io.BytesIO(row["image"]["bytes"])) as im:
-                sizes.setdefault(im.size, row["image"]["path"] or name)
+            image = row["image"]  # a saved dataset keeps the bytes beside a bare name that exists nowhere
+            with Image.open(io.BytesIO(image["bytes"]) if image["bytes"] is not None else image["path"]) as im:
+                sizes.setdefault(im.size, image["path"] or name)
     return sizes
 
 

@@ -66,6 +66,25 @@ def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path, ca
     assert len(pipe("ten to six", 2, seed=0)) == 2 and (out / "clocks.png").is_file()
 
 
+def test_a_saved_dataset_dict_is_data_as_a_folder_is(folder, tmp_path):
+    """A ``DatasetDict`` written by ``save_to_disk`` holds its images as bytes beside a bare file
+    name that exists nowhere: its images are read from the bytes."""
+    from shared.data import load_images
+
+    load_images(str(folder)).save_to_disk(str(tmp_path / "saved"))
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "saved"), "--conditions", "hour,minute", "--out", str(out)]
+    assert main([*argv, "--start-from", "none", *FAST, *FROM_NOTHING]) == 0
+    assert ClockPipeline.from_pretrained(out / "pipeline").image_size == 32
+
+
+@pytest.mark.parametrize("flag, least", [("--tokenizer-tune-steps", 0), ("--prior-steps", 1), ("--reader-steps", 0)])
+def test_step_counts_are_checked_by_their_own_names_before_anything_runs(tmp_path, capsys, flag, least):
+    assert main(["train", "--out", str(tmp_path / "run"), flag, str(least - 1)]) == 2
+    assert capsys.readouterr().err.strip() == f"qvae train: error: {flag} must be at least {least}, got {least - 1}"
+    assert not (tmp_path / "run").exists()
+
+
 def _flat_folder(tmp_path, rows, sizes=None):
     root = tmp_path / "flat"
     root.mkdir()
