@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> None:
         )
     if not 1 <= args.scale <= MAX_SCALE:
         raise ValueError(f"--scale must be in 1..{MAX_SCALE}, got {args.scale}")
+    if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise ValueError(f"--out is the picture file to write, ending .png (or .jpg, .webp), got {args.out!r}")
     if not args.prompts and not args.condition:
         raise ValueError('nothing to draw: give a prompt (e.g. "quarter past three") or --condition FIELD=VALUE')
     from pipelines.pipeline import ClockPipeline

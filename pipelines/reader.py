@@ -318,6 +318,8 @@ class LabelledImages(torch.utils.data.Dataset):
     (a value seen in validation or test only) are left out: they cannot be scored."""
 
     def __init__(self, split, fields: Mapping[str, Sequence], size: int):
+        from stage2_prior.data import column_values
+
         self.size = size
         self.time = set(TIME_FIELDS) <= set(fields)
         # value -> id, looked up once a row
@@ -326,9 +328,11 @@ class LabelledImages(torch.utils.data.Dataset):
             for name, vs in fields.items()
             if not (self.time and name in TIME_FIELDS)
         }
-        # the label columns alone (no image decoded), as lists: a datasets Column reads Arrow on every index
-        columns = {name: list(split[name]) for name in self.ids}
-        keep = [i for i in range(len(split)) if all(str(columns[n][i]) in ids for n, ids in self.ids.items())]
+        # the label columns alone (no image decoded), read as the prior reads them (class names, dial hours)
+        columns = {name: [str(v) for v in column_values(split, name)] for name in self.ids}
+        keep = [i for i in range(len(split)) if all(columns[n][i] in ids for n, ids in self.ids.items())]
+        self.field_ids = torch.tensor([[ids[columns[n][i]] for n, ids in self.ids.items()] for i in keep]).long()
+        self.field_ids = self.field_ids.reshape(len(keep), len(self.ids))
         self.split = split if len(keep) == len(split) else split.select(keep, keep_in_memory=True)
 
     def __len__(self):
@@ -339,10 +343,7 @@ class LabelledImages(torch.utils.data.Dataset):
         image = row["image"].convert("RGB")
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), Image.BICUBIC)
-        out = {
-            "images": torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous(),
-            "fields": torch.tensor([ids[str(row[f])] for f, ids in self.ids.items()]),
-        }
+        out = {"images": torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous(), "fields": self.field_ids[i]}
         if self.time:
             out |= {"hour": int(row["hour"]) % 12, "minute": int(row["minute"])}
         return out
@@ -464,12 +465,13 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     config = ClockReaderConfig(
         image_size=size, width=args.width, fields={k: v for k, v in fields.items() if not (time and k in TIME_FIELDS)}
     )
-    return (
-        config,
-        LabelledImages(ds["train"], fields, size),
-        LabelledImages(ds["validation"], fields, size).batch(),
-        None,
-    )
+    val = LabelledImages(ds["validation"], fields, size)
+    if not len(val):
+        raise ValueError(
+            f"none of the {ds['validation'].num_rows} validation images of {args.data!r} has values of "
+            f"{', '.join(fields)} seen in its training images, so the reader cannot be scored"
+        )
+    return config, LabelledImages(ds["train"], fields, size), val.batch(), None
 
 
 def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:

@@ -33,7 +33,7 @@ def load_tokens(tokens_dir) -> tuple:
     return dd, meta
 
 
-def _column_values(split, name: str) -> list:
+def column_values(split, name: str) -> list:
     """A label column's values; an integer ``hour`` column is read on the 12-hour dial (12 and 0..23 as 0..11),
     so clocks labelled 1..12 or 0..23 get the dial's hours and time prompts ("noon") find them."""
     from datasets import ClassLabel
@@ -61,7 +61,7 @@ def infer_fields(split, names: list[str], max_values: int = DEFAULT_MAX_VALUES) 
                 f"no column {name!r} to condition on; the columns are: "
                 f"{', '.join(c for c in split.column_names if c not in ('ids', 'image'))}"
             )
-        values = _column_values(split, name)
+        values = column_values(split, name)
         missing = [i for i, v in enumerate(values) if v is None or v == "" or (isinstance(v, float) and math.isnan(v))]
         if missing:
             raise ValueError(
@@ -109,7 +109,7 @@ def split_tensors(split, vocab: Vocab, holdout_times=None, given=None) -> Tensor
             raise ValueError(f"token split lacks the condition column {f.name!r} (has {', '.join(split.column_names)})")
         lookup = {str(v).lower(): i for i, v in enumerate(f.values)}
         index[:, j] = torch.tensor(
-            [lookup.get(str(v).lower(), OPEN) for v in _column_values(split, f.name)], dtype=torch.long
+            [lookup.get(str(v).lower(), OPEN) for v in column_values(split, f.name)], dtype=torch.long
         )
     if holdout_times:
         h, m = vocab.names.index("hour"), vocab.names.index("minute")

@@ -52,6 +52,8 @@ def test_cli_refuses_too_many_clocks_in_one_line_before_loading(tmp_path, capsys
     assert "--max-images 3" in capsys.readouterr().err
     assert main(["generate", "3:15", "--scale", str(generate.MAX_SCALE + 1), "--model", missing]) == 2
     assert "--scale must be in 1..4" in capsys.readouterr().err
+    assert main(["generate", "3:15", "--out", str(tmp_path / "grid"), "--model", missing]) == 2
+    assert "--out is the picture file to write, ending .png" in capsys.readouterr().err
     assert main(["generate", "3:15", "--n", "2", "--max-images", "2", "--model", missing]) == 2
     assert "no pipeline" in capsys.readouterr().err  # within the limit: it goes on to load
 

@@ -85,6 +85,22 @@ def test_step_counts_are_checked_by_their_own_names_before_anything_runs(tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+def test_a_folder_of_class_subfolders_is_labelled_by_their_names(tmp_path, capsys):
+    """The imagefolder layout without metadata (cat/*.png, dog/*.jpg): the label column's values are
+    the folder names for the prior, its reader and the evaluation alike, not the class ids."""
+    for label, colour in (("cat", (200, 40, 0)), ("dog", (0, 40, 200))):
+        (tmp_path / "pets" / label).mkdir(parents=True)
+        for i in range(12):
+            Image.new("RGB", (32, 32), (colour[0], i * 9, colour[2])).save(tmp_path / "pets" / label / f"{i}.png")
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "pets"), "--conditions", "label", "--out", str(out)]
+    assert main([*argv, *[a for a in FAST if a != "--no-evaluate"], *FROM_NOTHING, "--reader-steps", "2"]) == 0
+    pipe = ClockPipeline.from_pretrained(out / "pipeline")
+    assert pipe.fields == {"label": ("cat", "dog")} and pipe.reader.fields == {"label": ["cat", "dog"]}
+    assert set(json.loads((out / "summary.json").read_text())["evaluation"]["label alone"]) == {"label"}
+    assert len(pipe.generate({"label": "dog"}, 2, seed=0)) == 2
+
+
 def _flat_folder(tmp_path, rows, sizes=None):
     root = tmp_path / "flat"
     root.mkdir()
