@@ -262,6 +262,14 @@ def size_to_hand_back(sizes: dict[tuple[int, int], str]) -> tuple[int, int] | No
     return next(iter(sizes)) if len(sizes) == 1 and max(next(iter(sizes))) <= MAX_SIDE else None
 
 
+def batch_within(batch: int, data_dir: Path) -> int:
+    """``batch``, or all the training rows of the prepared dataset at ``data_dir`` where they are fewer:
+    a folder of a few dozen images trains as one does of thousands."""
+    import datasets
+
+    return min(batch, datasets.load_from_disk(str(data_dir))["train"].num_rows)
+
+
 def data_image_size(data_dir: Path) -> int:
     """The side of the (square, one-size) images of a prepared dataset."""
     import datasets
@@ -365,7 +373,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
             train_tokenizer(
                 TokenizerTrainingArguments(
                     data=str(data_dir),
-                    batch_size=a.tokenizer_batch_size,
+                    batch_size=batch_within(a.tokenizer_batch_size, data_dir),
                     image_mix=a.tokenizer_image_mix,
                     **how,
                     **settings("tokenizer"),
@@ -384,7 +392,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                     tokens=str(tokens_dir),
                     preset=a.prior_preset,
                     steps=a.prior_steps,
-                    batch_size=a.prior_batch_size,
+                    batch_size=batch_within(a.prior_batch_size, data_dir),
                     compile=a.prior_compile,
                     conditions=",".join(a.condition_names()),
                     max_values=a.max_values,
@@ -454,10 +462,7 @@ def train_pipeline_reader(
         return None if a.data else DEFAULT_READER
     source = {}
     if a.data:
-        import datasets
-
-        rows = datasets.load_from_disk(str(data_dir))["train"].num_rows  # a small folder: a smaller batch
-        batch = min(ReaderTrainingArguments.batch_size, rows)
+        batch = batch_within(ReaderTrainingArguments.batch_size, data_dir)
         source = dict(
             data=str(data_dir), columns=",".join(a.condition_names()), image_size=image_size, batch_size=batch
         )
