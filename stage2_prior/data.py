@@ -68,6 +68,12 @@ def infer_fields(split, names: list[str], max_values: int = DEFAULT_MAX_VALUES) 
                 f"column {name!r} has missing values ({len(missing)} rows, the first is row {missing[0]}); "
                 "fill them or leave the column out of --conditions"
             )
+        many = next((v for v in values if isinstance(v, (list, tuple, dict))), None)
+        if many is not None:
+            raise ValueError(
+                f"column {name!r} holds {type(many).__name__}s (e.g. {many!r}); a condition is one value "
+                "per image (a word or a number): leave the column out of --conditions"
+            )
         distinct = set(values)
         if len(distinct) > max_values:
             raise ValueError(

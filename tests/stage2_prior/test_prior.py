@@ -99,6 +99,7 @@ def test_infer_fields_from_label_columns():
             "color": ["red", "blue", "red", "red"],
             "seed": [10, 2000, 3, 4],
             "gap": ["a", None, "b", "a"],
+            "tags": [["a", "b"], ["a"], [], ["b"]],
         }
     )
     hour, color = infer_fields(split, ["hour", "color"])
@@ -109,6 +110,8 @@ def test_infer_fields_from_label_columns():
         infer_fields(split, ["gap"])
     with pytest.raises(ValueError, match="4 distinct values, more than the 2 .*--max-values"):
         infer_fields(split, ["seed"], max_values=2)
+    with pytest.raises(ValueError, match=r"column 'tags' holds lists \(e.g. \['a', 'b'\]\); a condition is one value"):
+        infer_fields(split, ["tags"])
 
 
 @pytest.mark.parametrize("hours", [[12, 1, 3, 11], [0, 13, 15, 23]])
