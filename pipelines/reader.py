@@ -331,8 +331,8 @@ class LabelledImages(torch.utils.data.Dataset):
         # the label columns alone (no image decoded), read as the prior reads them (class names, dial hours)
         columns = {name: [str(v) for v in column_values(split, name)] for name in self.ids}
         keep = [i for i in range(len(split)) if all(columns[n][i] in ids for n, ids in self.ids.items())]
-        self.field_ids = torch.tensor([[ids[columns[n][i]] for n, ids in self.ids.items()] for i in keep]).long()
-        self.field_ids = self.field_ids.reshape(len(keep), len(self.ids))
+        rows = [[ids[columns[n][i]] for n, ids in self.ids.items()] for i in keep]
+        self.field_ids = torch.tensor(rows, dtype=torch.long).reshape(len(keep), len(self.ids))
         self.split = split if len(keep) == len(split) else split.select(keep, keep_in_memory=True)
 
     def __len__(self):

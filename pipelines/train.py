@@ -216,15 +216,21 @@ def size_to_square(sizes: dict[tuple[int, int], str]) -> int | None:
     side = -(-max(w, h) // 16) * 16
     if w == h == side:
         return None
-    how = ["padding them to squares (their edges repeated)"] * (w != h) + [f"enlarging them to {side}x{side}"] * (
-        max(w, h) != side
-    )
     print(
         f"the images are {w}x{h} and the tokenizer takes squares whose side is divisible by 16: "
-        f"{' and '.join(how)}; the pipeline hands its pictures back at {w}x{h} "
+        f"{fitting(sizes, side)}; the pipeline hands its pictures back at {w}x{h} "
         "(--resize --image-size N resizes them to N x N instead)"
     )
     return side
+
+
+def fitting(sizes: dict[tuple[int, int], str], side: int) -> str:
+    """How images of ``sizes`` are fitted to ``side`` x ``side`` (``pad_to_square``), in the words the run prints."""
+    how = ["padding them to squares (their edges repeated)"] * any(w != h for w, h in sizes)
+    longest = min(max(size) for size in sizes)
+    if longest != side:
+        how.append(f"{'shrinking' if longest > side else 'enlarging'} them to {side}x{side}")
+    return " and ".join(how)
 
 
 def size_to_start_from(a: PipelineTrainingArguments, ds, sizes: dict[tuple[int, int], str]) -> int | None:
@@ -243,12 +249,10 @@ def size_to_start_from(a: PipelineTrainingArguments, ds, sizes: dict[tuple[int, 
     if misfit(DEFAULT_PIPELINE, train_split(ds), a.condition_names()):
         return None
     shown = ", ".join(f"{w}x{h}" for w, h in sizes)
-    padded = "padding them to squares (their edges repeated) and " if any(w != h for w, h in sizes) else ""
-    shrink = min(max(s) for s in sizes) > shipped
     back = f"; its pictures are handed back at {shown}" if size_to_hand_back(sizes) else ""
     print(
-        f"the images are {shown}: {padded}{'shrinking' if shrink else 'enlarging'} them to {shipped}x{shipped}, "
-        f"the size the shipped clock pipeline draws, to start from it{back} (--start-from none keeps their "
+        f"the images are {shown}: {fitting(sizes, shipped)}, to start from the shipped clock pipeline, which "
+        f"draws {shipped}x{shipped}{back} (--start-from none keeps their "
         "size and trains both stages from nothing)"
     )
     return shipped
@@ -262,20 +266,13 @@ def size_to_hand_back(sizes: dict[tuple[int, int], str]) -> tuple[int, int] | No
     return next(iter(sizes)) if len(sizes) == 1 and max(next(iter(sizes))) <= MAX_SIDE else None
 
 
-def batch_within(batch: int, data_dir: Path) -> int:
-    """``batch``, or all the training rows of the prepared dataset at ``data_dir`` where they are fewer:
-    a folder of a few dozen images trains as one does of thousands."""
+def data_shape(data_dir: Path) -> tuple[int, int]:
+    """``(side, training rows)`` of a prepared dataset (square images of one size): each stage's batch
+    is at most its training rows, so a folder of a few dozen images trains as one of thousands does."""
     import datasets
 
-    return min(batch, datasets.load_from_disk(str(data_dir))["train"].num_rows)
-
-
-def data_image_size(data_dir: Path) -> int:
-    """The side of the (square, one-size) images of a prepared dataset."""
-    import datasets
-
-    split = next(iter(datasets.load_from_disk(str(data_dir)).values()))
-    return split[0]["image"].size[0]
+    train = datasets.load_from_disk(str(data_dir))["train"]
+    return train[0]["image"].size[0], train.num_rows
 
 
 def start_pipeline(a: PipelineTrainingArguments, data_dir: Path, image_size: int) -> Path | None:
@@ -353,7 +350,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
             save_atomic(
                 build_clock_dataset(train=a.train_size, seed=a.seed, num_styles=a.styles, size=a.image_size), data_dir
             )
-    image_size = data_image_size(data_dir)
+    image_size, rows = data_shape(data_dir)
     start = start_pipeline(a, data_dir, image_size)
     if start and a.tokenizer_config:
         raise ValueError(
@@ -373,7 +370,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
             train_tokenizer(
                 TokenizerTrainingArguments(
                     data=str(data_dir),
-                    batch_size=batch_within(a.tokenizer_batch_size, data_dir),
+                    batch_size=min(a.tokenizer_batch_size, rows),
                     image_mix=a.tokenizer_image_mix,
                     **how,
                     **settings("tokenizer"),
@@ -392,7 +389,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                     tokens=str(tokens_dir),
                     preset=a.prior_preset,
                     steps=a.prior_steps,
-                    batch_size=batch_within(a.prior_batch_size, data_dir),
+                    batch_size=min(a.prior_batch_size, rows),
                     compile=a.prior_compile,
                     conditions=",".join(a.condition_names()),
                     max_values=a.max_values,
@@ -402,7 +399,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                     **settings("prior"),
                 )
             )
-    reader_dir = train_pipeline_reader(a, data_dir, image_size, settings("reader"), timings)
+    reader_dir = train_pipeline_reader(a, data_dir, image_size, rows, settings("reader"), timings)
     pipe_dir = out / "pipeline"
     with _stage("6/8 pipeline folder", False, timings):
         reader = load_reader(reader_dir) if reader_dir else None
@@ -450,7 +447,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
 
 
 def train_pipeline_reader(
-    a: PipelineTrainingArguments, data_dir: Path, image_size: int, settings: dict, timings: dict
+    a: PipelineTrainingArguments, data_dir: Path, image_size: int, rows: int, settings: dict, timings: dict
 ) -> Path | None:
     """The folder of the reader the pipeline carries (None: none): with ``--data``, one trained on its
     condition columns; else the shipped clock reader, or a fresh one with ``--reader-steps``."""
@@ -462,7 +459,7 @@ def train_pipeline_reader(
         return None if a.data else DEFAULT_READER
     source = {}
     if a.data:
-        batch = batch_within(ReaderTrainingArguments.batch_size, data_dir)
+        batch = min(ReaderTrainingArguments.batch_size, rows)
         source = dict(
             data=str(data_dir), columns=",".join(a.condition_names()), image_size=image_size, batch_size=batch
         )

@@ -189,8 +189,8 @@ def train_tokenizer(args: TokenizerTrainingArguments):
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"no dataset folder at {args.data!r} (build one with: qvae data --out {args.data})")
     if args.init_from:
-        make_model = partial(load_tokenizer, args.init_from)
-        config = make_model().config  # the loader's checks (missing or corrupt folder) before any data is read
+        start = load_tokenizer(args.init_from)  # opened once, and checked before any data is read
+        config, make_model = start.config, lambda: start
     else:
         config = MODELS[args.model][0](**args.model_config())
         make_model = partial(MODELS[args.model][1], config)

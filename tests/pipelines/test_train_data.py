@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 from pipelines.cli import main
 from pipelines.pipeline import SAMPLING_DEFAULTS, ClockPipeline
 from pipelines.reader import DEFAULT_READER
-from pipelines.train import data_image_size
+from pipelines.train import data_shape
 from shared.images import to_tensor
 
 TINY = json.dumps(
@@ -309,7 +309,7 @@ def test_clocks_start_from_the_shipped_pipeline_resized_to_its_size(tmp_path, ca
     assert "starting from the shipped clock pipeline" in said and "its tokenizer fine-tuned (2 steps)" in said
     assert ("shrinking them to 64x64" in said) == (max(size) > 64) and ("enlarging them" in said) == (max(size) < 64)
     assert ("padding them to squares" in said) == (w != h)
-    assert data_image_size(out / "data") == 64
+    assert data_shape(out / "data")[0] == 64
     tuned = ClockPipeline.from_pretrained(out / "pipeline")
     assert tuned.output_size == size and tuned.image_size == 64
     assert [p.size for p in tuned.generate({"hour": 3, "minute": 15}, 2, seed=0)] == [size] * 2
