@@ -10,10 +10,8 @@ so far is below the threshold, keeping the surest. Prints the judge's accuracy a
 number of draws per clock for each setting, and writes them to ``OUT/rerank.json``.
 The candidates' code ids go to ``OUT/candidates.safetensors``: ``--candidates-from`` scores
 the same clocks again (another verifier, another judge) without sampling them again.
-``--view-shifts 0,2`` scores the verifier reading each clock once and in moved copies
-(``request_confidence``'s ``shift``); the judge reads the pictures as the pipeline hands
-them out. A pipeline without style fields (``qvae train --data DIR --conditions hour,minute``)
-is asked the 720 times alone.
+The judge reads the pictures as the pipeline hands them out. A pipeline without style fields
+(``qvae train --data DIR --conditions hour,minute``) is asked the 720 times alone.
 
     python benchmarks/rerank.py --model runs/gpu_ship/pipeline --out runs/rerank --guidance 3
 """
@@ -81,7 +79,6 @@ def main() -> None:
     p.add_argument("--guidance", type=float, help="default: the pipeline's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--candidates-from", help="OUT/candidates.safetensors of an earlier run: score those clocks")
-    p.add_argument("--view-shifts", help="comma-separated shifts of the verifier's views (default: its own)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     out = Path(args.out)
@@ -104,27 +101,26 @@ def main() -> None:
         save_file({"ids": ids.contiguous()}, out / ".candidates.tmp")
         (out / ".candidates.tmp").rename(out / "candidates.safetensors")
     candidates = len(ids)
-    shifts = [int(v) for v in args.view_shifts.split(",")] if args.view_shifts else [verifier.config.view_shift]
-    confidence = {v: torch.zeros(len(asked), candidates) for v in shifts}
-    time_ok, field_ok = torch.zeros(len(asked), candidates), torch.zeros(len(asked), candidates)
+    confidence, time_ok, field_ok = (torch.zeros(len(asked), candidates) for _ in range(3))
     for c in tqdm(range(candidates), desc="scoring candidates"):
         images = pipe.decode(ids[c])
-        for v in shifts:
-            confidence[v][:, c] = verifier.request_confidence(images, asked, shift=v)
+        confidence[:, c] = verifier.request_confidence(images, asked)
         time_ok[:, c], field_ok[:, c] = judged(judge, pipe.handed_out(images), asked)
 
     n = len(ALL_TIMES)
+
+    def share(ok: torch.Tensor) -> float | None:  # None where nothing was asked (no style fields)
+        return ok.float().mean().item() if len(ok) else None
+
     field_of = [next(k for k in a if k not in TIME_FIELDS) for a in asked[n:]]
     rows = []
-    for v, r in ((v, r) for v in shifts for r in REDRAWS if r < candidates):
+    for r in (r for r in REDRAWS if r < candidates):
         for t in THRESHOLDS if r else THRESHOLDS[:1]:
-            kept, draws = replay(confidence[v], r, t)
+            kept, draws = replay(confidence, r, t)
             pick = lambda x: x.gather(1, kept[:, None]).squeeze(1).bool()  # noqa: E731
             tk, fk = pick(time_ok), pick(field_ok)
-            share = lambda x: x.float().mean().item() if len(x) else None  # noqa: E731
             rows.append(
                 {
-                    "view_shift": v,
                     "max_redraws": r,
                     "min_confidence": t if r else None,
                     "time_style_open": share(tk[:n]),
@@ -142,20 +138,17 @@ def main() -> None:
         "candidates": candidates,
         "any_candidate_right": {
             "time_style_open": time_ok[:n].amax(1).mean().item(),
-            "time_and_field_style_asked": (time_ok[n:] * field_ok[n:]).amax(1).mean().item(),
+            "time_and_field_style_asked": share((time_ok[n:] * field_ok[n:]).amax(1)),
         },
         "rows": rows,
     }
     (out / "rerank.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        "| view shift | max redraws | min confidence | time, style open | time, style asked | field honoured "
-        "| draws per clock |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    print("| max redraws | min confidence | time, style open | time, style asked | field honoured | draws per clock |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         cells = [r[k] for k in ("time_style_open", "time_style_asked", "field_honoured")]
         print(
-            f"| {r['view_shift']} | {r['max_redraws']} | {r['min_confidence'] or '-'} | "
+            f"| {r['max_redraws']} | {r['min_confidence'] or '-'} | "
             + " | ".join("-" if c is None else f"{c:.1%}" for c in cells)
             + f" | {r['mean_draws']:.2f} |"
         )

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from PIL import Image
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
@@ -43,36 +42,20 @@ from shared.training import TrainingArguments, arg, fit
 
 DIAL = 720  # minutes around the 12-hour dial
 TOLERANCE = 3
-# Training moves each clock up to MAX_SHIFT pixels (a generator does not centre its clocks to the
-# pixel), and a reader so trained averages its confidence over the picture and four copies moved
-# VIEW_SHIFT pixels diagonally (request_confidence): a drawing read as asked at one exact placement
-# only is doubted (benchmarks/RESULTS.md, "A verifier that reads each drawing five times"). Readers
-# trained on centred clocks alone (view_shift 0 in their config) read moved copies worse: one view.
-MAX_SHIFT = 3
-VIEW_SHIFT = 2
 # the shipped reader is a part of the shipped clock pipeline: its verifier (ClockPipeline.draw)
 DEFAULT_READER = Path(__file__).parent / "weights" / "clock_pipeline" / "reader"
 
 
 class ClockReaderConfig(PretrainedConfig):
     """``fields``: ``[[name, [value, ...]], ...]``, one classification head each (a list of pairs,
-    because a config's JSON is written with sorted keys; no fields reads the time only).
-    ``view_shift``: the shift of ``request_confidence``'s views (0: the picture alone)."""
+    because a config's JSON is written with sorted keys; no fields reads the time only)."""
 
     model_type = "qvae_clock_reader"
 
-    def __init__(
-        self,
-        image_size: int = 64,
-        width: int = 32,
-        fields: Sequence | Mapping | None = None,
-        view_shift: int = 0,
-        **kwargs,
-    ):
+    def __init__(self, image_size: int = 64, width: int = 32, fields: Sequence | Mapping | None = None, **kwargs):
         super().__init__(**kwargs)
         self.image_size = image_size
         self.width = width
-        self.view_shift = view_shift
         items = fields.items() if isinstance(fields, Mapping) else (fields or [])
         self.fields = [[str(name), [str(v) for v in values]] for name, values in items]
 
@@ -125,15 +108,11 @@ class ClockReader(PreTrainedModel):
         """The style fields this reader reads, each with its ordered values."""
         return self.config.field_values
 
-    def resized(self, images: torch.Tensor) -> torch.Tensor:
-        """Images at the side this reader reads (bilinear, antialiased), as ``forward`` takes them."""
-        size = self.config.image_size
-        if images.shape[-2:] == (size, size):
-            return images
-        return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-
     def forward(self, images: torch.Tensor, fields: bool = False):
-        h = self.trunk(self.features(self.resized(images)))
+        size = self.config.image_size
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        h = self.trunk(self.features(images))
         if fields:
             return self.hour_head(h), self.minute_head(h), {name: head(h) for name, head in self.field_heads.items()}
         return self.hour_head(h), self.minute_head(h)
@@ -166,17 +145,15 @@ class ClockReader(PreTrainedModel):
         words = self.fields
         return [{name: words[name][int(ids[name][i])] for name in ids} for i in range(len(images))]
 
-    def confidence(
-        self, images: torch.Tensor, hours, minutes, batch_size: int = 256, shift: int | None = None
-    ) -> torch.Tensor:
+    def confidence(self, images: torch.Tensor, hours, minutes, batch_size: int = 256) -> torch.Tensor:
         """The reader's probability that each image shows its asked time within ``TOLERANCE``
         (``request_confidence`` with the time alone)."""
         asked = [{"hour": int(h), "minute": int(m)} for h, m in zip(hours, minutes)]
-        return self.request_confidence(images, asked, batch_size, shift)
+        return self.request_confidence(images, asked, batch_size)
 
     @torch.inference_mode()
     def request_confidence(
-        self, images: torch.Tensor, requests: Sequence[Mapping], batch_size: int = 256, shift: int | None = None
+        self, images: torch.Tensor, requests: Sequence[Mapping], batch_size: int = 256
     ) -> torch.Tensor:
         """The reader's probability that each image shows what its request (``{field: value}``) asked.
 
@@ -184,8 +161,6 @@ class ClockReader(PreTrainedModel):
         may cross the hour: 5:58 is 3 minutes from 6:01) of p(hour) p(minute), the heads taken
         as independent; for each asked style field this reader reads, p(asked value). What it
         cannot read (an unknown field or value, a time without both hour and minute) counts 1.
-        That product is averaged over the image and its copies moved ``shift`` pixels diagonally
-        (``shifted_views``; default: the config's ``view_shift``; 0: the image alone).
         """
         self.eval()
         timed = torch.tensor([all(k in r and r[k] is not None for k in TIME_FIELDS) for r in requests])
@@ -202,33 +177,16 @@ class ClockReader(PreTrainedModel):
         out = []
         for start in range(0, len(images), batch_size):
             rows = slice(start, start + batch_size)
-            views = shifted_views(
-                self.resized(images[rows].to(self.device, self.dtype)),
-                self.config.view_shift if shift is None else shift,
-            )
-            hl, ml, fl = self(torch.cat(views), fields=True)  # the views one after another: [V * b, ...]
+            hl, ml, fl = self(images[rows].to(self.device, self.dtype), fields=True)
             ph, pm = hl.float().softmax(-1).cpu(), ml.float().softmax(-1).cpu()
-            v = len(views)
-            near = (asked[rows, None] + torch.arange(-TOLERANCE, TOLERANCE + 1)) % DIAL  # [b, 2 * TOLERANCE + 1]
-            near = near.repeat(v, 1)
-            p = torch.where(timed[rows].repeat(v), (ph.gather(1, near // 60) * pm.gather(1, near % 60)).sum(-1), 1.0)
+            near = (asked[rows, None] + torch.arange(-TOLERANCE, TOLERANCE + 1)) % DIAL  # [B, 2 * TOLERANCE + 1]
+            p = torch.where(timed[rows], (ph.gather(1, near // 60) * pm.gather(1, near % 60)).sum(-1), 1.0)
             for name, logits in fl.items():
-                want = wanted[name][rows].repeat(v)
+                want = wanted[name][rows]
                 pf = logits.float().softmax(-1).cpu().gather(1, want.clamp(min=0)[:, None]).squeeze(1)
                 p = p * torch.where(want >= 0, pf, 1.0)
-            out.append(rearrange(p, "(v b) -> v b", v=v).mean(0))
+            out.append(p)
         return torch.cat(out) if out else torch.zeros(0)
-
-
-def shifted_views(images: torch.Tensor, shift: int) -> list[torch.Tensor]:
-    """``images`` and, where ``shift`` > 0, four copies moved ``shift`` pixels along each diagonal
-    (the edges repeated into the gap): the views ``request_confidence`` averages over."""
-    if shift <= 0:
-        return [images]
-    h, w = images.shape[-2:]
-    padded = F.pad(images, (shift,) * 4, mode="replicate")
-    corners = [(y, x) for y in (0, 2 * shift) for x in (0, 2 * shift)]
-    return [images] + [padded[..., y : y + h, x : x + w] for y, x in corners]
 
 
 def load_reader(
@@ -401,20 +359,13 @@ def _stack(rows: list[dict]) -> dict:
     return out
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, max_shift: int = MAX_SHIFT) -> torch.Tensor:
-    """Move each image up to ``max_shift`` pixels on each axis (edges repeated), then soften like a
-    decoder may: random blur on half the batch, noise, contrast and brightness. ``gen`` is a CPU
-    generator: the same random choices on any device."""
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Soften like a decoder may: random blur on half the batch, noise, contrast and brightness.
+    ``gen`` is a CPU generator: the same random choices on any device."""
     b = x.shape[0]
 
     def rand(*shape):
         return torch.rand(*shape, generator=gen).to(x.device, x.dtype)
-
-    if max_shift > 0:
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (max_shift,) * 4, mode="replicate")
-        offsets = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=gen).tolist()
-        x = torch.stack([padded[i, :, y : y + h, z : z + w] for i, (y, z) in enumerate(offsets)])
 
     blur = x.new_tensor([1, 2, 1]).outer(x.new_tensor([1, 2, 1])) / 16
     blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), blur.expand(3, 1, 3, 3), groups=3)
@@ -449,19 +400,14 @@ class ReaderTrainingArguments(TrainingArguments):
     )
     columns: str = arg("hour,minute", "with --data: comma-separated label columns to read (one head each)")
     field_weight: float = arg(2.0, "weight of the mean style-field loss beside the time loss")
-    max_shift: int = arg(
-        MAX_SHIFT,
-        f"move each training image up to this many pixels on each axis; a reader trained with >= {VIEW_SHIFT} "
-        "averages its confidence over moved copies of a drawing (0: centred clocks, one view)",
-    )
     val_size: int = arg(1000, "clocks in the fixed validation set (the same for every seed)")
 
     def __post_init__(self):
         super().__post_init__()
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"--image-size must be a multiple of 16, got {self.image_size}")
-        if self.width < 1 or self.val_size < 1 or self.field_weight < 0 or self.max_shift < 0:
-            raise ValueError("--width and --val-size must be at least 1, --field-weight and --max-shift >= 0")
+        if self.width < 1 or self.val_size < 1 or self.field_weight < 0:
+            raise ValueError("--width and --val-size must be at least 1 and --field-weight >= 0")
 
 
 def train_stream(seed: int) -> str:
@@ -505,11 +451,8 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     or with ``--data`` the folder's train and validation splits (5% of train carved out, seeded,
     where it has none) and the fields of its ``--columns``, their values as in its train split."""
     size = args.image_size
-    view_shift = VIEW_SHIFT if args.max_shift >= VIEW_SHIFT else 0
     if args.data is None:
-        config = ClockReaderConfig(
-            image_size=size, width=args.width, fields=STYLE_FIELDS if args.fields else None, view_shift=view_shift
-        )
+        config = ClockReaderConfig(image_size=size, width=args.width, fields=STYLE_FIELDS if args.fields else None)
         train = RenderedClocks(args.steps * args.batch_size * args.grad_accum, train_stream(args.seed), size)
         return config, train, *validation_clocks(args.val_size, size)
     from shared.data import load_images, with_validation
@@ -520,10 +463,7 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     fields = {f.name: f.values for f in infer_fields(ds["train"], names)}
     time = set(TIME_FIELDS) <= set(fields)  # else a lone hour or minute is a field like any other
     config = ClockReaderConfig(
-        image_size=size,
-        width=args.width,
-        fields={k: v for k, v in fields.items() if not (time and k in TIME_FIELDS)},
-        view_shift=view_shift,
+        image_size=size, width=args.width, fields={k: v for k, v in fields.items() if not (time and k in TIME_FIELDS)}
     )
     val = LabelledImages(ds["validation"], fields, size)
     if not len(val):
@@ -541,7 +481,7 @@ def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
     config, train, val, held_out = reader_data(args)
 
     def compute_loss(model, batch, generator):
-        x = augment(batch["images"].float() / 127.5 - 1, generator, args.max_shift)
+        x = augment(batch["images"].float() / 127.5 - 1, generator)
         hl, ml, fl = model(x, fields=True)
         losses = {}
         if "hour" in batch:

@@ -217,30 +217,6 @@ def test_request_confidence_multiplies_the_asked_fields_and_ignores_what_it_cann
     assert torch.equal(reader.request_confidence(images, unreadable), torch.ones(4))
 
 
-def test_request_confidence_averages_the_picture_and_its_shifted_copies():
-    from pipelines.reader import shifted_views
-
-    images = torch.rand(3, 3, 20, 24) * 2 - 1
-    views = shifted_views(images, 2)
-    assert len(views) == 5 and all(v.shape == images.shape for v in views) and torch.equal(views[0], images)
-    assert torch.equal(views[1][..., 2:, 2:], images[..., :-2, :-2])  # moved down and right
-    assert torch.equal(views[4][..., :-2, :-2], images[..., 2:, 2:])  # moved up and left
-    assert torch.equal(views[1][..., 0, 2:], images[..., 0, :-2])  # the top edge repeated into the gap
-    assert shifted_views(images, 0) == [images]
-
-    reader = load_reader()
-    clocks = to_tensor([render_clock(h, 7 * h, style=h, seed=h) for h in range(5)])
-    asked = [{"hour": h, "minute": 7 * h} for h in range(5)] + [{"hour": 1, "minute": 40}]
-    clocks = torch.cat([clocks, clocks[:1]])  # the last asks for another time than it shows
-    each = torch.stack([reader.request_confidence(v, asked, shift=0) for v in shifted_views(clocks, 2)])
-    assert not torch.allclose(each[0], each[1])  # the copies are read differently: the mean is not one of them
-    assert torch.allclose(reader.request_confidence(clocks, asked, batch_size=4, shift=2), each.mean(0), atol=1e-5)
-    # by default as the reader was trained: the shipped one on centred clocks, so the picture alone
-    assert reader.config.view_shift == 0 and torch.equal(reader.request_confidence(clocks, asked), each[0])
-    reader.config.view_shift = 2
-    assert torch.allclose(reader.request_confidence(clocks, asked), each.mean(0), atol=1e-5)
-
-
 @pytest.mark.slow
 def test_evaluate_writes_a_report_with_every_row(pipe_dir, clocks, tmp_path):
     from pipelines.evaluate import ALL_TIMES, evaluate_pipeline
