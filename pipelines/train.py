@@ -28,7 +28,7 @@ from shared.clocks import STYLE_FIELDS
 from shared.files import atomic_dir, save_atomic
 from shared.images import pad_to_square
 from shared.time_prompts import TIME_FIELDS
-from shared.training import COMPILE_HELP, Compile, TrainingArguments, arg
+from shared.training import COMPILE_HELP, Compile, TrainingArguments, arg, check_at_least
 from stage1_vqvae.train import TokenizerTrainingArguments
 from stage2_prior.data import DEFAULT_MAX_VALUES
 from stage2_prior.train import PriorTrainingArguments
@@ -139,10 +139,7 @@ class PipelineTrainingArguments:
             "baseline_steps": 0,
             "reader_steps": 0,
         }
-        for name, value in least.items():
-            given = getattr(self, name)
-            if given is not None and given < value:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least {value}, got {given}")
+        check_at_least(self, least)
 
     def condition_names(self) -> list[str]:
         if self.conditions:

@@ -59,6 +59,14 @@ def arg(default=None, help: str = "", **metadata):
     return field(default=default, metadata={"help": help, **metadata})
 
 
+def check_at_least(args, least: dict[str, int]) -> None:
+    """Refuse a count of ``args`` below its least, named as the flag is typed (``None``: not given)."""
+    for name, value in least.items():
+        given = getattr(args, name)
+        if given is not None and given < value:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {value}, got {given}")
+
+
 @dataclass(kw_only=True)
 class TrainingArguments:
     """What every trainer has. Subclasses add their own fields and change defaults."""
@@ -96,9 +104,9 @@ class TrainingArguments:
     def __post_init__(self):
         if not self.out:
             raise ValueError("--out is required: the folder to write the model, checkpoints and logs to")
-        for name in ("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        check_at_least(
+            self, dict.fromkeys(("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every"), 1)
+        )
         if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ValueError("--lr must be > 0 and --warmup-steps, --weight-decay, --num-workers >= 0")
         if not 0.0 < self.decay_fraction <= 1.0:
