@@ -19,10 +19,13 @@ It trains through the one loop (``shared.training.fit``)::
 With ``--data DIR --columns a,b`` it learns a labelled image folder's columns instead (the time
 heads where they include hour and minute): the measuring instrument for a pipeline trained with
 ``qvae train --data DIR``, e.g. the glyphs of ``shared.glyphs`` (``benchmarks/glyphs.py``).
+``--members 2`` trains two readers side by side as one ensemble (what ``qvae train --data`` saves
+as a pipeline's verifier): a drawing passes only where both read it as asked.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,14 +51,23 @@ DEFAULT_READER = Path(__file__).parent / "weights" / "clock_pipeline" / "reader"
 
 class ClockReaderConfig(PretrainedConfig):
     """``fields``: ``[[name, [value, ...]], ...]``, one classification head each (a list of pairs,
-    because a config's JSON is written with sorted keys; no fields reads the time only)."""
+    because a config's JSON is written with sorted keys; no fields reads the time only).
+    ``members``: readers trained side by side from their own random starts (an ensemble)."""
 
     model_type = "qvae_clock_reader"
 
-    def __init__(self, image_size: int = 64, width: int = 32, fields: Sequence | Mapping | None = None, **kwargs):
+    def __init__(
+        self,
+        image_size: int = 64,
+        width: int = 32,
+        fields: Sequence | Mapping | None = None,
+        members: int = 1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_size = image_size
         self.width = width
+        self.members = members
         items = fields.items() if isinstance(fields, Mapping) else (fields or [])
         self.fields = [[str(name), [str(v) for v in values]] for name, values in items]
 
@@ -75,29 +87,54 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     )
 
 
+def _member(config: ClockReaderConfig) -> nn.ModuleDict:
+    """One reader: convolutions, a trunk, and a head per thing read."""
+    w = config.width
+    side = config.image_size // 16
+    return nn.ModuleDict(
+        {
+            # a strided stem first: full-resolution convolutions would cost most of the compute
+            "features": nn.Sequential(
+                nn.Conv2d(3, w, 4, stride=2, padding=1),
+                nn.ReLU(inplace=True),
+                _block(w, 2 * w),
+                _block(2 * w, 4 * w),
+                _block(4 * w, 4 * w),
+            ),
+            "trunk": nn.Sequential(nn.Flatten(), nn.Linear(4 * w * side * side, 256), nn.ReLU(inplace=True)),
+            "hour_head": nn.Linear(256, 12),
+            "minute_head": nn.Linear(256, 60),
+            "field_heads": nn.ModuleDict({name: nn.Linear(256, len(values)) for name, values in config.fields}),
+        }
+    )
+
+
+def _mean_probability(logits: list[torch.Tensor]) -> torch.Tensor:
+    """Members' logits -> the ensemble's: the log of their mean probability."""
+    return torch.stack([x.float().log_softmax(-1) for x in logits]).logsumexp(0) - math.log(len(logits))
+
+
 class ClockReader(PreTrainedModel):
     """Images ``[B, 3, S, S]`` in ``[-1, 1]`` -> hour logits ``[B, 12]`` and minute logits ``[B, 60]``
-    (and with ``fields=True`` a third item, ``{field: logits [B, len(values)]}``)."""
+    (and with ``fields=True`` a third item, ``{field: logits [B, len(values)]}``).
+
+    With ``config.members > 1`` it is an ensemble: readers trained side by side from their own
+    random starts, which agree on a clear clock and part on an ambiguous one (an hour hand on a
+    mark). Its logits are the log of the members' mean probabilities; ``request_confidence``
+    takes the least sure member, so a drawing is accepted only where every member reads it as
+    asked (benchmarks/RESULTS.md, stop 46). The first member's parameters keep the names of a
+    one-member reader, so readers saved before ensembles load as they were."""
 
     config_class = ClockReaderConfig
     main_input_name = "images"
 
     def __init__(self, config: ClockReaderConfig):
         super().__init__(config)
-        w = config.width
-        # a strided stem first: full-resolution convolutions would cost most of the compute
-        self.features = nn.Sequential(
-            nn.Conv2d(3, w, 4, stride=2, padding=1),
-            nn.ReLU(inplace=True),
-            _block(w, 2 * w),
-            _block(2 * w, 4 * w),
-            _block(4 * w, 4 * w),
-        )
-        side = config.image_size // 16
-        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * side * side, 256), nn.ReLU(inplace=True))
-        self.hour_head = nn.Linear(256, 12)
-        self.minute_head = nn.Linear(256, 60)
-        self.field_heads = nn.ModuleDict({name: nn.Linear(256, len(values)) for name, values in config.fields})
+        if config.members < 1:
+            raise ValueError(f"a clock reader has at least one member, got members={config.members}")
+        for name, module in _member(config).items():
+            self.add_module(name, module)
+        self.others = nn.ModuleList(_member(config) for _ in range(config.members - 1))
         self.post_init()
 
     def _init_weights(self, module):  # keep torch's default init (post_init would overwrite it)
@@ -108,14 +145,24 @@ class ClockReader(PreTrainedModel):
         """The style fields this reader reads, each with its ordered values."""
         return self.config.field_values
 
-    def forward(self, images: torch.Tensor, fields: bool = False):
+    def forward(self, images: torch.Tensor, fields: bool = False, members: bool = False):
+        """``members=True``: each output stacked over the members (``[M, B, ...]``), as they train."""
         size = self.config.image_size
         if images.shape[-2:] != (size, size):
             images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        h = self.trunk(self.features(images))
-        if fields:
-            return self.hour_head(h), self.minute_head(h), {name: head(h) for name, head in self.field_heads.items()}
-        return self.hour_head(h), self.minute_head(h)
+        outs = []
+        for m in (self, *self.others):
+            h = m.trunk(m.features(images))
+            outs.append((m.hour_head(h), m.minute_head(h), {name: head(h) for name, head in m.field_heads.items()}))
+        if members:
+            stacked = (torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs]))
+            heads = {name: torch.stack([o[2][name] for o in outs]) for name in outs[0][2]}
+        elif len(outs) == 1:
+            stacked, heads = outs[0][:2], outs[0][2]
+        else:
+            stacked = (_mean_probability([o[0] for o in outs]), _mean_probability([o[1] for o in outs]))
+            heads = {name: _mean_probability([o[2][name] for o in outs]) for name in outs[0][2]}
+        return (*stacked, heads) if fields else stacked
 
     @torch.inference_mode()
     def read(self, images: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,6 +208,7 @@ class ClockReader(PreTrainedModel):
         may cross the hour: 5:58 is 3 minutes from 6:01) of p(hour) p(minute), the heads taken
         as independent; for each asked style field this reader reads, p(asked value). What it
         cannot read (an unknown field or value, a time without both hour and minute) counts 1.
+        An ensemble (``config.members > 1``) gives its least sure member's probability.
         """
         self.eval()
         timed = torch.tensor([all(k in r and r[k] is not None for k in TIME_FIELDS) for r in requests])
@@ -177,15 +225,16 @@ class ClockReader(PreTrainedModel):
         out = []
         for start in range(0, len(images), batch_size):
             rows = slice(start, start + batch_size)
-            hl, ml, fl = self(images[rows].to(self.device, self.dtype), fields=True)
-            ph, pm = hl.float().softmax(-1).cpu(), ml.float().softmax(-1).cpu()
+            hl, ml, fl = self(images[rows].to(self.device, self.dtype), fields=True, members=True)
+            ph, pm = hl.float().softmax(-1).cpu(), ml.float().softmax(-1).cpu()  # [M, B, 12], [M, B, 60]
             near = (asked[rows, None] + torch.arange(-TOLERANCE, TOLERANCE + 1)) % DIAL  # [B, 2 * TOLERANCE + 1]
-            p = torch.where(timed[rows], (ph.gather(1, near // 60) * pm.gather(1, near % 60)).sum(-1), 1.0)
+            gather = lambda probs, ids: probs.gather(-1, ids.expand(len(probs), *ids.shape))  # noqa: E731
+            p = torch.where(timed[rows], (gather(ph, near // 60) * gather(pm, near % 60)).sum(-1), 1.0)
             for name, logits in fl.items():
                 want = wanted[name][rows]
-                pf = logits.float().softmax(-1).cpu().gather(1, want.clamp(min=0)[:, None]).squeeze(1)
+                pf = gather(logits.float().softmax(-1).cpu(), want.clamp(min=0)[:, None]).squeeze(-1)
                 p = p * torch.where(want >= 0, pf, 1.0)
-            out.append(p)
+            out.append(p.amin(0))  # an ensemble is as sure as its least sure member
         return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -391,6 +440,11 @@ class ReaderTrainingArguments(TrainingArguments):
 
     # the reader
     width: int = arg(48, "channels of the first convolution (the others are 2x and 4x)")
+    members: int = arg(
+        1,
+        "readers trained side by side from their own random starts (an ensemble: its verifier is as sure as "
+        "its least sure member); each costs one reader's time",
+    )
     image_size: int = arg(64, "the side the reader reads at (other sizes are resized to it)")
     fields: bool = arg(True, "read every style field of shared.clocks.STYLE_FIELDS too (one head each)")
     data: str | None = arg(
@@ -406,8 +460,8 @@ class ReaderTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"--image-size must be a multiple of 16, got {self.image_size}")
-        if self.width < 1 or self.val_size < 1 or self.field_weight < 0:
-            raise ValueError("--width and --val-size must be at least 1 and --field-weight >= 0")
+        if self.width < 1 or self.val_size < 1 or self.members < 1 or self.field_weight < 0:
+            raise ValueError("--width, --val-size and --members must be at least 1 and --field-weight >= 0")
 
 
 def train_stream(seed: int) -> str:
@@ -452,7 +506,9 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     where it has none) and the fields of its ``--columns``, their values as in its train split."""
     size = args.image_size
     if args.data is None:
-        config = ClockReaderConfig(image_size=size, width=args.width, fields=STYLE_FIELDS if args.fields else None)
+        config = ClockReaderConfig(
+            image_size=size, width=args.width, fields=STYLE_FIELDS if args.fields else None, members=args.members
+        )
         train = RenderedClocks(args.steps * args.batch_size * args.grad_accum, train_stream(args.seed), size)
         return config, train, *validation_clocks(args.val_size, size)
     from shared.data import load_images, with_validation
@@ -463,7 +519,10 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     fields = {f.name: f.values for f in infer_fields(ds["train"], names)}
     time = set(TIME_FIELDS) <= set(fields)  # else a lone hour or minute is a field like any other
     config = ClockReaderConfig(
-        image_size=size, width=args.width, fields={k: v for k, v in fields.items() if not (time and k in TIME_FIELDS)}
+        image_size=size,
+        width=args.width,
+        fields={k: v for k, v in fields.items() if not (time and k in TIME_FIELDS)},
+        members=args.members,
     )
     val = LabelledImages(ds["validation"], fields, size)
     if not len(val):
@@ -482,15 +541,17 @@ def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
 
     def compute_loss(model, batch, generator):
         x = augment(batch["images"].float() / 127.5 - 1, generator)
-        hl, ml, fl = model(x, fields=True)
+        hl, ml, fl = model(x, fields=True, members=True)
+
+        def ce(logits, target, **kw):  # each member learns alone: the mean of their losses
+            return F.cross_entropy(logits.float().flatten(0, 1), target.repeat(len(logits)), **kw)
+
         losses = {}
         if "hour" in batch:
             # the minute target is smoothed onto its neighbours: an error of one minute is nearly right
-            losses["time_loss"] = F.cross_entropy(hl.float(), batch["hour"]) + F.cross_entropy(
-                ml.float(), batch["minute"], label_smoothing=0.1
-            )
+            losses["time_loss"] = ce(hl, batch["hour"]) + ce(ml, batch["minute"], label_smoothing=0.1)
         if fl:
-            field_losses = [F.cross_entropy(v.float(), batch["fields"][:, j]) for j, v in enumerate(fl.values())]
+            field_losses = [ce(v, batch["fields"][:, j]) for j, v in enumerate(fl.values())]
             losses["field_loss"] = torch.stack(field_losses).mean()
         loss = losses.get("time_loss", 0) + args.field_weight * losses.get("field_loss", 0)
         return loss, {k: v.detach() for k, v in losses.items()}

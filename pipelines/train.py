@@ -36,6 +36,9 @@ from stage2_prior.train import PriorTrainingArguments
 FINE_TUNE_LR = 5e-4  # both stages' peak learning rate (AdamW) when they start from a pipeline (benchmarks/RESULTS.md)
 TOKENIZER_TUNE_STEPS = 300  # a start pipeline's tokenizer fine-tuned on --data (benchmarks/RESULTS.md)
 DATA_READER_STEPS = 1000  # the reader of a --data folder (benchmarks/RESULTS.md)
+# the reader qvae train trains: an ensemble of two, side by side: it doubts the drawings one reader alone accepts
+# wrongly (renderer C, benchmarks/RESULTS.md stop 46)
+READER_MEMBERS = 2
 SOURCE_SIZE = "source_size.json"  # in OUT/data: [width, height] of --data's images where they were fitted
 DEMO_PROMPTS = [
     "quarter past three",
@@ -125,6 +128,11 @@ class PipelineTrainingArguments:
         f"and judges its evaluation: with --data, a reader of its --conditions ({DATA_READER_STEPS} steps by "
         "default; 0: none); else a fresh clock reader (default 0: the shipped one)",
     )
+    reader_members: int = arg(
+        READER_MEMBERS,
+        "readers trained side by side in that reader (an ensemble: a drawing passes only where each reads it "
+        "as asked); each costs the reader's steps again",
+    )
     evaluate: bool = arg(
         True, "measure the pipeline with its reader at the end: the time over the 720 times, else each field"
     )
@@ -138,6 +146,7 @@ class PipelineTrainingArguments:
             "tokenizer_tune_steps": 0,
             "baseline_steps": 0,
             "reader_steps": 0,
+            "reader_members": 1,
         }
         check_at_least(self, least)
 
@@ -460,6 +469,7 @@ def train_pipeline_reader(
         source = dict(
             data=str(data_dir), columns=",".join(a.condition_names()), image_size=image_size, batch_size=batch
         )
+    source["members"] = a.reader_members
     reader_dir = Path(settings["out"]) / "model"
     with _stage("5/8 reader", reader_dir.exists(), timings):
         if not reader_dir.exists():

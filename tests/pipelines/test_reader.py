@@ -73,6 +73,8 @@ def test_arguments_are_checked(tmp_path):
         ReaderTrainingArguments(out=str(tmp_path), image_size=40)
     with pytest.raises(ValueError, match="val-size"):
         ReaderTrainingArguments(out=str(tmp_path), val_size=0)
+    with pytest.raises(ValueError, match="members"):
+        ReaderTrainingArguments(out=str(tmp_path), members=0)
 
 
 @pytest.mark.slow
@@ -215,3 +217,48 @@ def test_saved_reader_round_trips_with_its_fields(tmp_path):
     # a time-only reader folder (no fields in its config) still loads, with no field heads
     tiny_reader(None).save_pretrained(tmp_path / "time_only")
     assert load_reader(tmp_path / "time_only").fields == {}
+
+
+def test_an_ensemble_reader_is_as_sure_as_its_least_sure_member(tmp_path):
+    torch.manual_seed(0)
+    fields = {"shape": list(STYLE_FIELDS["shape"])}
+    ensemble = ClockReader(ClockReaderConfig(image_size=32, width=4, fields=fields, members=2)).eval()
+    # the first member keeps a one-member reader's names: readers saved before ensembles load as they were
+    one = tiny_reader(fields)
+    assert set(one.state_dict()) < set(ensemble.state_dict())
+    assert {k for k in ensemble.state_dict() if k not in one.state_dict()} == {
+        f"others.0.{k}" for k in one.state_dict()
+    }
+    # each member alone, as a one-member reader
+    members = []
+    for prefix in ("", "others.0."):
+        m = tiny_reader(fields)
+        m.load_state_dict({k: ensemble.state_dict()[prefix + k] for k in m.state_dict()})
+        members.append(m)
+    images = torch.rand(6, 3, 32, 32) * 2 - 1
+    asked = [{"hour": h, "minute": 7 * h, "shape": "round"} for h in range(6)]
+    sure = torch.stack([m.request_confidence(images, asked) for m in members])
+    assert not torch.allclose(sure[0], sure[1])  # their own random starts
+    assert torch.allclose(ensemble.request_confidence(images, asked), sure.amin(0))
+    # its logits are the log of the members' mean probability
+    with torch.no_grad():
+        hl, ml, fl = ensemble(images, fields=True)
+        mean = torch.stack([m(images, fields=True)[2]["shape"].softmax(-1) for m in members]).mean(0)
+        stacked = ensemble(images, fields=True, members=True)
+    assert torch.allclose(fl["shape"].exp(), mean, atol=1e-6) and torch.allclose(hl.exp().sum(-1), torch.ones(6))
+    assert stacked[0].shape == (2, 6, 12) and stacked[2]["shape"].shape == (2, 6, len(fields["shape"]))
+    ensemble.save_pretrained(tmp_path / "e")
+    loaded = load_reader(tmp_path / "e")
+    assert loaded.config.members == 2 and torch.allclose(loaded.request_confidence(images, asked), sure.amin(0))
+    with pytest.raises(ValueError, match="at least one member"):
+        ClockReader(ClockReaderConfig(members=0))
+
+
+@pytest.mark.slow
+def test_the_members_of_an_ensemble_train_side_by_side(tmp_path):
+    args = reader_args(tmp_path, steps=30, batch_size=16, width=4, val_size=32, eval_every=30, members=2, lr=3e-3)
+    model, metrics = train_reader(args)
+    loaded = load_reader(tmp_path / "model")
+    assert loaded.config.members == 2 and "time_accuracy" in metrics
+    assert not torch.equal(model.hour_head.weight, model.others[0].hour_head.weight)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))

@@ -61,6 +61,7 @@ def test_a_users_clock_folder_trains_and_takes_time_prompts(folder, tmp_path, ca
     assert list(pipe.fields) == ["hour", "minute"] and pipe.image_size == 32 and pipe.sampling == SAMPLING_DEFAULTS
     # its verifier: a reader of the folder's time, at its size, not the shipped reader of our clocks
     assert pipe.reader.fields == {} and pipe.reader.config.image_size == 32
+    assert pipe.reader.config.members == 2  # an ensemble by default (pipelines.train.READER_MEMBERS)
     assert json.loads((out / "reader" / "metrics.json").read_text())["steps"] == 2
     assert pipe.read_prompt("quarter past three").conditions == {"hour": 3, "minute": 15}
     assert len(pipe("ten to six", 2, seed=0)) == 2 and (out / "clocks.png").is_file()
@@ -78,7 +79,9 @@ def test_a_saved_dataset_dict_is_data_as_a_folder_is(folder, tmp_path):
     assert ClockPipeline.from_pretrained(out / "pipeline").image_size == 32
 
 
-@pytest.mark.parametrize("flag, least", [("--tokenizer-tune-steps", 0), ("--prior-steps", 1), ("--reader-steps", 0)])
+@pytest.mark.parametrize(
+    "flag, least", [("--tokenizer-tune-steps", 0), ("--prior-steps", 1), ("--reader-steps", 0), ("--reader-members", 1)]
+)
 def test_step_counts_are_checked_by_their_own_names_before_anything_runs(tmp_path, capsys, flag, least):
     assert main(["train", "--out", str(tmp_path / "run"), flag, str(least - 1)]) == 2
     assert capsys.readouterr().err.strip() == f"qvae train: error: {flag} must be at least {least}, got {least - 1}"
