@@ -41,7 +41,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 from shared.clocks import HELD_OUT_STYLE, STYLE_FIELDS, is_held_out, random_style, render_clock
 from shared.loading import load_pretrained
 from shared.time_prompts import TIME_FIELDS
-from shared.training import TrainingArguments, arg, fit
+from shared.training import TrainingArguments, arg, check_at_least, fit
 
 DIAL = 720  # minutes around the 12-hour dial
 TOLERANCE = 3
@@ -150,19 +150,14 @@ class ClockReader(PreTrainedModel):
         size = self.config.image_size
         if images.shape[-2:] != (size, size):
             images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        outs = []
+        outs = []  # (hour, minute, {field: logits}) per member
         for m in (self, *self.others):
             h = m.trunk(m.features(images))
             outs.append((m.hour_head(h), m.minute_head(h), {name: head(h) for name, head in m.field_heads.items()}))
-        if members:
-            stacked = (torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs]))
-            heads = {name: torch.stack([o[2][name] for o in outs]) for name in outs[0][2]}
-        elif len(outs) == 1:
-            stacked, heads = outs[0][:2], outs[0][2]
-        else:
-            stacked = (_mean_probability([o[0] for o in outs]), _mean_probability([o[1] for o in outs]))
-            heads = {name: _mean_probability([o[2][name] for o in outs]) for name in outs[0][2]}
-        return (*stacked, heads) if fields else stacked
+        combine = torch.stack if members else (lambda xs: xs[0] if len(xs) == 1 else _mean_probability(xs))
+        hour, minute = combine([o[0] for o in outs]), combine([o[1] for o in outs])
+        heads = {name: combine([o[2][name] for o in outs]) for name in outs[0][2]}
+        return (hour, minute, heads) if fields else (hour, minute)
 
     @torch.inference_mode()
     def read(self, images: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -460,8 +455,9 @@ class ReaderTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"--image-size must be a multiple of 16, got {self.image_size}")
-        if self.width < 1 or self.val_size < 1 or self.members < 1 or self.field_weight < 0:
-            raise ValueError("--width, --val-size and --members must be at least 1 and --field-weight >= 0")
+        check_at_least(self, {"width": 1, "val_size": 1, "members": 1})
+        if self.field_weight < 0:
+            raise ValueError(f"--field-weight must be at least 0, got {self.field_weight}")
 
 
 def train_stream(seed: int) -> str:
