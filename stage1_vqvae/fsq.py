@@ -6,6 +6,8 @@ collapse; the interface matches :class:`VectorQuantizer`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -17,7 +19,7 @@ class FSQ(nn.Module):
         super().__init__()
         self.levels = list(levels)
         self.dim, self.code_dim, self.eps = dim, len(self.levels), eps
-        self.codebook_size = int(torch.tensor(self.levels).prod())
+        self.codebook_size = math.prod(self.levels)  # plain ints: the model is also built on the meta device
         self.proj_in = nn.Linear(dim, self.code_dim)
         self.proj_out = nn.Linear(self.code_dim, dim)
 

@@ -3,7 +3,7 @@ import torch
 
 from shared.clocks import render_clock
 from shared.images import psnr, to_tensor
-from stage1_vqvae import MODELS, VQVAEConfig
+from stage1_vqvae import MODELS, VQVAEConfig, load_tokenizer
 
 SMALL = dict(channels=[16, 32, 32], decoder_channels=[16, 32, 32], decoder_res_blocks=1)
 TINY = dict(**SMALL, latent_dim=16, codebook_size=32)
@@ -40,11 +40,14 @@ def test_shapes(f, size):
     assert 0 < float(out.usage) <= 1 and float(out.perplexity) >= 1
 
 
-def test_fsq_model():
+def test_fsq_model(tmp_path):
     m = tiny(quantizer="fsq", fsq_levels=[4, 4, 2])
     assert m.config.codebook_size == 32
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     assert m.decode(m.encode(x)).shape == x.shape
+    m.save_pretrained(tmp_path)  # the loader builds it on the meta device first
+    loaded = load_tokenizer(tmp_path)
+    assert torch.equal(loaded.encode(x), m.eval().encode(x))
 
 
 def test_bad_inputs_raise_clear_errors():
