@@ -29,6 +29,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,11 @@ def _member(config: ClockReaderConfig) -> nn.ModuleDict:
             "field_heads": nn.ModuleDict({name: nn.Linear(256, len(values)) for name, values in config.fields}),
         }
     )
+
+
+def _gather(probs: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``probs [M, B, C]`` at the same ``ids [B, k]`` for every member -> ``[M, B, k]``."""
+    return probs.gather(-1, ids.expand(len(probs), *ids.shape))
 
 
 def _mean_probability(logits: list[torch.Tensor]) -> torch.Tensor:
@@ -223,11 +229,10 @@ class ClockReader(PreTrainedModel):
             hl, ml, fl = self(images[rows].to(self.device, self.dtype), fields=True, members=True)
             ph, pm = hl.float().softmax(-1).cpu(), ml.float().softmax(-1).cpu()  # [M, B, 12], [M, B, 60]
             near = (asked[rows, None] + torch.arange(-TOLERANCE, TOLERANCE + 1)) % DIAL  # [B, 2 * TOLERANCE + 1]
-            gather = lambda probs, ids: probs.gather(-1, ids.expand(len(probs), *ids.shape))  # noqa: E731
-            p = torch.where(timed[rows], (gather(ph, near // 60) * gather(pm, near % 60)).sum(-1), 1.0)
+            p = torch.where(timed[rows], (_gather(ph, near // 60) * _gather(pm, near % 60)).sum(-1), 1.0)
             for name, logits in fl.items():
                 want = wanted[name][rows]
-                pf = gather(logits.float().softmax(-1).cpu(), want.clamp(min=0)[:, None]).squeeze(-1)
+                pf = _gather(logits.float().softmax(-1).cpu(), want.clamp(min=0)[:, None]).squeeze(-1)
                 p = p * torch.where(want >= 0, pf, 1.0)
             out.append(p.amin(0))  # an ensemble is as sure as its least sure member
         return torch.cat(out) if out else torch.zeros(0)
@@ -501,10 +506,9 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     or with ``--data`` the folder's train and validation splits (5% of train carved out, seeded,
     where it has none) and the fields of its ``--columns``, their values as in its train split."""
     size = args.image_size
+    make_config = partial(ClockReaderConfig, image_size=size, width=args.width, members=args.members)
     if args.data is None:
-        config = ClockReaderConfig(
-            image_size=size, width=args.width, fields=STYLE_FIELDS if args.fields else None, members=args.members
-        )
+        config = make_config(fields=STYLE_FIELDS if args.fields else None)
         train = RenderedClocks(args.steps * args.batch_size * args.grad_accum, train_stream(args.seed), size)
         return config, train, *validation_clocks(args.val_size, size)
     from shared.data import load_images, with_validation
@@ -514,12 +518,7 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     names = [c.strip() for c in args.columns.split(",") if c.strip()]
     fields = {f.name: f.values for f in infer_fields(ds["train"], names)}
     time = set(TIME_FIELDS) <= set(fields)  # else a lone hour or minute is a field like any other
-    config = ClockReaderConfig(
-        image_size=size,
-        width=args.width,
-        fields={k: v for k, v in fields.items() if not (time and k in TIME_FIELDS)},
-        members=args.members,
-    )
+    config = make_config(fields={k: v for k, v in fields.items() if not (time and k in TIME_FIELDS)})
     val = LabelledImages(ds["validation"], fields, size)
     if not len(val):
         raise ValueError(
