@@ -30,7 +30,7 @@ from shared.time_prompts import DAY_PARTS, FILLER, FRACTIONS, PAST, TO, WORD_NUM
 TIME_WORDS = (
     FILLER
     | DAY_PARTS
-    | set(FRACTIONS)
+    | {w for fraction in FRACTIONS for w in fraction.split()}  # "three quarters"
     | PAST
     | TO
     | set(WORD_NUMBERS)

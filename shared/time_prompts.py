@@ -2,7 +2,8 @@
 
 ``parse_time`` reads digital forms ("3:45", "15:45", "3.45 pm", "7h05", "1545", "930", "24:00"),
 words ("quarter past three", "ten to six", "half seven", "three and a half", "three forty-five",
-"seven oh five", "five and twenty past four", "thirteen hundred hours", "noon", "midday") and
+"seven oh five", "oh five past one", "three quarters past two", "five and twenty past four",
+"thirteen hundred hours", "noon", "midday") and
 either one inside a request ("draw a clock showing
 quarter past three"). Everything is mapped onto the 12-hour dial: hour 0..11 (0 is
 twelve), minute 0..59. Words around the time must be ordinary filler ("draw", "clock",
@@ -13,7 +14,8 @@ apart from signs, separators and letters (quotes, brackets and one closing ". , 
 touch it), so "-1:00", "+3:15", "3::15", "3:15:", "3..15", "3-45", "13:155", "3:045", "3:45x"
 and "at3:45" are refused, as is a stray number beside a time ("3:15 7"). Minutes under ten
 after an hour need "oh" or a zero ("seven oh five", "7 05", not "seven five"); an hour in
-words is at most twelve ("fifteen forty-five" is refused: write "15:45").
+words is at most twelve ("fifteen forty-five" is refused: write "15:45"), and "past" or "to"
+needs the hour after it ("ten to" is refused, not read as ten o'clock).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ UNITS = [
 ]
 TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
 WORD_NUMBERS = {w: i for i, w in enumerate(UNITS)} | TENS | {"oh": 0, "o": 0}
-FRACTIONS = {"quarter": 15, "half": 30}
+FRACTIONS = {"quarter": 15, "half": 30, "three quarters": 45}
 PAST = {"past", "after"}
 TO = {"to", "till", "til", "before", "of"}
 DAY_PARTS = {"am", "pm", "morning", "afternoon", "evening", "night", "tonight", "noon", "midnight"}
@@ -190,6 +192,10 @@ def _merge_numbers(words: list[str]) -> list[object]:
             out.append(_Spelled(TENS[words[i + 2]] + UNITS.index(w)))  # "five and twenty past four": 25
             i += 3
             continue
+        if w == "three" and words[i + 1 : i + 2] == ["quarters"]:  # "three quarters past two": 45
+            out.append("three quarters")
+            i += 2
+            continue
         if w in ("oh", "o") and i + 1 < len(words) and words[i + 1] in UNITS[1:10] + [str(d) for d in range(10)]:
             out.append(("oh", int(words[i + 1]) if words[i + 1].isdigit() else UNITS.index(words[i + 1])))
             i += 2
@@ -258,6 +264,8 @@ def _match_words(tokens: list[object], text: str) -> tuple[int, int, list[object
     for i, w in enumerate(tokens):
         # "<m> past|to <h>", "quarter past <h>", "twenty minutes to <h>"
         amount = FRACTIONS.get(w) if isinstance(w, str) else w if isinstance(w, int) else None
+        if isinstance(w, tuple):  # "oh five past one"
+            amount = w[1]
         if w in ("a", "an") and i + 1 < n and tokens[i + 1] == "minute":  # "a minute to noon"
             amount = 1
         if amount is not None:
@@ -271,6 +279,8 @@ def _match_words(tokens: list[object], text: str) -> tuple[int, int, list[object
                 if rel in PAST:
                     return hour, amount, tokens[:i] + tokens[j + 2 :]
                 return (hour - 1) % 24 if hour else 23, 60 - amount, tokens[:i] + tokens[j + 2 :]
+            if j < n and tokens[j] in PAST | TO:  # "ten to" with no hour is not ten o'clock
+                raise _error(text, f"{tokens[j]!r} needs the hour after it")
         # "half seven" (British: half past seven)
         if w == "half" and i + 1 < n and _hour_value(tokens[i + 1]) is not None:
             return _hour_value(tokens[i + 1]), 30, tokens[:i] + tokens[i + 2 :]

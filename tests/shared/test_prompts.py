@@ -37,6 +37,8 @@ CLOCK = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
             "a crimson clock with gold hands, 7:07",
             {"face_color": "red", "hand_color": "yellow", "hour": 7, "minute": 7},
         ),
+        # "quarters" is part of the time, not an unknown word that leaves "three past two"
+        ("a pink clock at three quarters past two", {"face_color": "pink", "hour": 2, "minute": 45}),
     ],
 )
 def test_style_words_beside_the_time(text, conditions):

@@ -81,6 +81,11 @@ KNOWN = {
     "thirteen hundred hours": (1, 0),
     "twenty-three hundred": (11, 0),
     "0 hundred hours": (0, 0),
+    # minutes as "oh five" or three quarters
+    "oh five past one": (1, 5),
+    "three quarters past two": (2, 45),
+    "three-quarters to three": (2, 15),
+    "three and three quarters": (3, 45),
 }
 
 
@@ -131,6 +136,11 @@ REFUSED = [
     "960",
     "twenty five hundred",
     "quarter past three hundred",
+    # "past" / "to" with no hour after them: not the amount read as an hour
+    "ten to",
+    "quarter past",
+    "five minutes to",
+    "draw a clock at twenty to, please",
 ]
 
 
@@ -221,6 +231,7 @@ def test_a_typo_reads_the_same_time_or_is_refused(hour, minute, style, data):
         "seven oh five",
         "a clock showing quarter to four",
         "twelve thirty",
+        "three quarters past two",
     ],
 )
 def test_every_one_character_typo_of_tricky_prompts(text):
