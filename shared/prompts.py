@@ -109,7 +109,15 @@ SYNONYMS = {
     "off white": "cream",
     "light grey": "grey",
     "dark grey": "grey",
+    "tapered": "taper",
+    "tapering": "taper",
+    "border": "rim",
+    "bezel": "rim",
+    "polka dot": "dots",
+    "polka dots": "dots",
 }
+# "arrow-shaped hands" -> "arrow hands", "red-faced" -> "red face", "red-coloured" -> "red"
+_COMPOUND = re.compile(r"([a-z]+)-(shaped|faced|coloured|colored)")
 _STRIP = ".,!?;:\"'“”‘’()[]{}"
 
 
@@ -120,6 +128,26 @@ class Prompt:
     text: str
     conditions: dict = field(default_factory=dict)
     unused: list[str] = field(default_factory=list)
+
+
+def _split_compounds(tokens: list[str], name_words: set[str]) -> list[str]:
+    """Compound words as their parts: "diamond-shaped" -> "diamond", "white-faced" -> "white face",
+    and "<field name>less" -> "without <name>" ("rimless", "tickless")."""
+    out: list[str] = []
+    for token in tokens:
+        word = token.strip(_STRIP).lower()
+        lead, trail = token[: token.lower().index(word)] if word else "", token[len(token.rstrip(_STRIP)) :]
+        match = _COMPOUND.fullmatch(word)
+        stem = word[:-4]
+        if match:
+            parts = [match.group(1)] + (["face"] if match.group(2) == "faced" else [])
+        elif word.endswith("less") and _singular(SYNONYMS.get(stem, stem)) in name_words:
+            parts = ["without", stem]
+        else:
+            out.append(token)
+            continue
+        out += [lead + parts[0], *parts[1:-1], parts[-1] + trail] if len(parts) > 1 else [lead + parts[0] + trail]
+    return out
 
 
 def _join_phrases(tokens: list[str]) -> list[str]:
@@ -157,14 +185,15 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
     """Read ``fields`` values and a time from ``text`` (see the module docstring)."""
     if not isinstance(text, str):
         raise TypeError(f"a prompt is a string, got {type(text).__name__}")
-    tokens = _join_phrases(unicodedata.normalize("NFKC", text).split())  # full-width letters and digits too
+    names = {name: _name_words(name) for name in fields}
+    tokens = unicodedata.normalize("NFKC", text).split()  # full-width letters and digits too
+    tokens = _join_phrases(_split_compounds(tokens, set().union(*names.values())))
     raw = [t.strip(_STRIP).lower() for t in tokens]
     # a synonym is read as its value unless the word is itself a value of these fields
     values = {w for vs in fields.values() for v in vs for w in _value_words(v)}
     words = [w if w in values else SYNONYMS.get(w, w) for w in raw]
     used = [False] * len(words)
     result = Prompt(text)
-    names = {name: _name_words(name) for name in fields}
     timed = "hour" in fields and "minute" in fields
     word_fields = [name for name, values in fields.items() if any(not str(v).isdigit() for v in values)]
 
@@ -188,7 +217,9 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
                 continue
             for value in fields[name]:
                 vw = _value_words(value)
-                if tuple(words[i : i + len(vw)]) == vw and (match is None or len(vw) > len(match[2])):
+                # plurals as the value's own form: "minute ticks" is ticks "minutes", "dot" is "dots"
+                said = tuple(map(_singular, words[i : i + len(vw)]))
+                if said == tuple(map(_singular, vw)) and (match is None or len(vw) > len(match[2])):
                     match = (name, value, vw)
         if words[i] in NEGATIONS:  # "no numerals", "without ticks": the value none
             none = next(

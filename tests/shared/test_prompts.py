@@ -39,6 +39,15 @@ CLOCK = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
         ),
         # "quarters" is part of the time, not an unknown word that leaves "three past two"
         ("a pink clock at three quarters past two", {"face_color": "pink", "hour": 2, "minute": 45}),
+        # plurals, compounds and synonyms as people write them
+        ("a clock with minute ticks at 5:55", {"ticks": "minutes", "hour": 5, "minute": 55}),
+        ("hour ticks and tapered hands, 2:10", {"ticks": "hours", "hand_shape": "taper", "hour": 2, "minute": 10}),
+        (
+            "a rimless clock with diamond-shaped hands at 8:08",
+            {"rim": "none", "hand_shape": "diamond", "hour": 8, "minute": 8},
+        ),
+        ("a red-faced clock with a thin border", {"face_color": "red", "rim": "thin"}),
+        ("a tickless clock on a polka dot background", {"ticks": "none", "background_style": "dots"}),
     ],
 )
 def test_style_words_beside_the_time(text, conditions):
