@@ -25,7 +25,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from shared.time_prompts import DAY_PARTS, FILLER, FRACTIONS, PAST, TO, WORD_NUMBERS, parse_time
+from shared.time_prompts import DAY_PARTS, FILLER, FRACTIONS, PAST, TO, WORD_NUMBERS, parse_time, spell_out
 
 TIME_WORDS = (
     FILLER
@@ -186,7 +186,7 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
     if not isinstance(text, str):
         raise TypeError(f"a prompt is a string, got {type(text).__name__}")
     names = {name: _name_words(name) for name in fields}
-    tokens = unicodedata.normalize("NFKC", text).split()  # full-width letters and digits too
+    tokens = spell_out(unicodedata.normalize("NFKC", text)).split()  # full-width letters and digits too
     tokens = _join_phrases(_split_compounds(tokens, set().union(*names.values())))
     raw = [t.strip(_STRIP).lower() for t in tokens]
     # a synonym is read as its value unless the word is itself a value of these fields
@@ -279,7 +279,10 @@ def parse_prompt(text: str, fields: Mapping[str, Sequence]) -> Prompt:
     result.unused = [raw[j] for j in unused]  # as typed, not as a synonym read it
     time_text = " ".join(tokens[j] for j in rest if j not in unused and words[j] not in CONNECTIVES - FILLER)
     if timed and any(w not in FILLER | CONNECTIVES for w in time_text.lower().split()):
-        hour, minute = parse_time(time_text)
+        try:
+            hour, minute = parse_time(time_text)
+        except ValueError as e:  # quote the prompt as typed, not the words left for the time
+            raise ValueError(str(e).replace(repr(time_text), repr(text), 1)) from None
         result.conditions.update(hour=hour, minute=minute)
     elif timed and not result.conditions:
         parse_time(text)  # neither a time nor a field: refuse with the time parser's message

@@ -162,14 +162,17 @@ def _error(text: str, why: str = "") -> ValueError:
     return ValueError(f"cannot read {text!r} as a time{': ' + why if why else ''}; {ACCEPTED}")
 
 
+def spell_out(text: str) -> str:
+    """ "a.m." / "p.m." as "am" / "pm", and "it's" as "it is", keeping the rest as typed."""
+    text = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", text, flags=re.IGNORECASE)
+    return re.sub(r"\b(\w+)['’]s\b", r"\1 is", text)
+
+
 def _normalize(text: str) -> str:
-    t = unicodedata.normalize("NFKC", text).lower().strip()  # full-width "３：１５" is 3:15
-    t = re.sub(r"\ba\.\s?m\.?", "am", t)
-    t = re.sub(r"\bp\.\s?m\.?", "pm", t)
+    t = spell_out(unicodedata.normalize("NFKC", text).lower().strip())  # full-width "３：１５" is 3:15
     t = re.sub(r"o['’ ]?\s?clock", " oclock", t)
     t = re.sub(r"\bmid-?day\b", "noon", t)
     t = re.sub(r"['’]til\b", "til", t)  # quarter 'til six
-    t = re.sub(r"\b(\w+)['’]s\b", r"\1 is", t)
     t = re.sub(r"(\d)\s*(am|pm)\b", r"\1 \2", t)
     return t
 

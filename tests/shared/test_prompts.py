@@ -48,6 +48,7 @@ CLOCK = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
         ),
         ("a red-faced clock with a thin border", {"face_color": "red", "rim": "thin"}),
         ("a tickless clock on a polka dot background", {"ticks": "none", "background_style": "dots"}),
+        ("it's 10:30 a.m., blue face", {"face_color": "blue", "hour": 10, "minute": 30}),
     ],
 )
 def test_style_words_beside_the_time(text, conditions):
@@ -120,6 +121,9 @@ def test_no_time_and_no_field_is_refused_as_before():
         parse_prompt("a clock", CLOCK)
     with pytest.raises(ValueError, match="stuck to a number"):
         parse_prompt("a red clock at -1:00", CLOCK)
+    # the message quotes the prompt as typed, not what was left of it for the time
+    with pytest.raises(ValueError, match="^cannot read 'a red clock at ten to,"):
+        parse_prompt("a red clock at ten to, please", CLOCK)
 
 
 def test_fields_of_other_data():
