@@ -136,7 +136,7 @@ def _split_compounds(tokens: list[str], name_words: set[str]) -> list[str]:
     out: list[str] = []
     for token in tokens:
         word = token.strip(_STRIP).lower()
-        lead, trail = token[: token.lower().index(word)] if word else "", token[len(token.rstrip(_STRIP)) :]
+        lead, trail = token[: len(token) - len(token.lstrip(_STRIP))], token[len(token.rstrip(_STRIP)) :]
         match = _COMPOUND.fullmatch(word)
         stem = word[:-4]
         if match:

@@ -163,9 +163,10 @@ def _error(text: str, why: str = "") -> ValueError:
 
 
 def spell_out(text: str) -> str:
-    """ "a.m." / "p.m." as "am" / "pm", and "it's" as "it is", keeping the rest as typed."""
+    """ "a.m." / "p.m." as "am" / "pm", and "it's" / "what's" / "that's" with "is", the rest as typed
+    (a label such as "men's" is left alone)."""
     text = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", text, flags=re.IGNORECASE)
-    return re.sub(r"\b(\w+)['’]s\b", r"\1 is", text)
+    return re.sub(r"\b(it|what|that)['’]s\b", r"\1 is", text, flags=re.IGNORECASE)
 
 
 def _normalize(text: str) -> str:
@@ -173,6 +174,7 @@ def _normalize(text: str) -> str:
     t = re.sub(r"o['’ ]?\s?clock", " oclock", t)
     t = re.sub(r"\bmid-?day\b", "noon", t)
     t = re.sub(r"['’]til\b", "til", t)  # quarter 'til six
+    t = re.sub(r"\b(\w+)['’]s\b", r"\1 is", t)  # "the clock's at 3"
     t = re.sub(r"(\d)\s*(am|pm)\b", r"\1 \2", t)
     return t
 

@@ -126,6 +126,11 @@ def test_no_time_and_no_field_is_refused_as_before():
         parse_prompt("a red clock at ten to, please", CLOCK)
 
 
+def test_a_label_with_an_apostrophe_s_is_its_own_value():
+    prompt = parse_prompt("a men's shoe", {"label": ("men's", "women's")})
+    assert prompt.conditions == {"label": "men's"} and prompt.unused == ["shoe"]
+
+
 def test_fields_of_other_data():
     glyphs = {"character": ("A", "B", "Q"), "font": ("DejaVu Sans", "Liberation Serif")}
     prompt = parse_prompt("the letter q in liberation serif", glyphs)
