@@ -163,9 +163,10 @@ def _error(text: str, why: str = "") -> ValueError:
 
 
 def spell_out(text: str) -> str:
-    """ "a.m." / "p.m." as "am" / "pm", and "it's" / "what's" / "that's" with "is", the rest as typed
-    (a label such as "men's" is left alone)."""
+    """ "a.m." / "p.m." as "am" / "pm", "it's" / "what's" / "that's" with "is", "on the dot" as
+    "exactly" (not a dot), the rest as typed (a label such as "men's" is left alone)."""
     text = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", text, flags=re.IGNORECASE)
+    text = re.sub(r"\bon\s+the\s+dot\b", "exactly", text, flags=re.IGNORECASE)
     return re.sub(r"\b(it|what|that)['’]s\b", r"\1 is", text, flags=re.IGNORECASE)
 
 

@@ -49,6 +49,8 @@ CLOCK = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
         ("a red-faced clock with a thin border", {"face_color": "red", "rim": "thin"}),
         ("a tickless clock on a polka dot background", {"ticks": "none", "background_style": "dots"}),
         ("it's 10:30 a.m., blue face", {"face_color": "blue", "hour": 10, "minute": 30}),
+        ("three o'clock on the dot", {"hour": 3, "minute": 0}),  # exactly, not dotted ticks
+        ("a clock with a stripe background at 3", {"background_style": "stripes", "hour": 3, "minute": 0}),
     ],
 )
 def test_style_words_beside_the_time(text, conditions):
