@@ -54,6 +54,8 @@ class TokenizerConfigBase(PretrainedConfig):
 
 
 class VQVAEConfig(TokenizerConfigBase):
+    """``quantizer="fsq"``: ``fsq_levels`` per id and ``fsq_groups`` ids a position (``FSQ``'s groups)."""
+
     model_type = "qvae_vqvae"
 
     def __init__(
@@ -68,13 +70,14 @@ class VQVAEConfig(TokenizerConfigBase):
         restart_after: int = 50,
         estimator: str = "ste",
         fsq_levels=(8, 8, 8),
+        fsq_groups: int = 1,
         **kwargs,
     ):
         if quantizer not in ("ema", "learned", "fsq"):
             raise ValueError(f"quantizer must be 'ema', 'learned' or 'fsq', got {quantizer!r}")
         self.quantizer, self.code_dim, self.beta, self.decay = quantizer, code_dim, beta, decay
         self.cosine, self.kmeans_init, self.restart_after = cosine, kmeans_init, restart_after
-        self.estimator, self.fsq_levels = estimator, list(fsq_levels)
+        self.estimator, self.fsq_levels, self.fsq_groups = estimator, list(fsq_levels), fsq_groups
         if quantizer == "fsq":
             codebook_size = 1
             for level in self.fsq_levels:
@@ -151,7 +154,7 @@ class VQVAEModel(TokenizerPreTrainedModel):
             c.latent_dim, c.in_channels, c.decoder_channels, c.downsample, c.decoder_res_blocks, c.attention
         )
         if c.quantizer == "fsq":
-            self.quantizer = FSQ(tuple(c.fsq_levels), c.latent_dim)
+            self.quantizer = FSQ(tuple(c.fsq_levels), c.latent_dim, groups=c.fsq_groups)
         else:
             self.quantizer = VectorQuantizer(
                 c.codebook_size,
@@ -167,9 +170,13 @@ class VQVAEModel(TokenizerPreTrainedModel):
             )
         self.post_init()
 
+    def grid_shape(self, height: int, width: int) -> tuple[int, int]:
+        h, w = super().grid_shape(height, width)
+        return h, w * getattr(self.quantizer, "groups", 1)  # grouped FSQ: its ids side by side
+
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Float images ``[B, 3, H, W]`` in ``[-1, 1]`` -> code ids ``LongTensor [B, H/f, W/f]``."""
+        """Float images ``[B, 3, H, W]`` in ``[-1, 1]`` -> code ids ``LongTensor [B, H/f, W/f * groups]``."""
         self.check_images(images)
         return self.quantizer.indices(self.encoder(images))
 

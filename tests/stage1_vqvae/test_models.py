@@ -50,6 +50,23 @@ def test_fsq_model(tmp_path):
     assert torch.equal(loaded.encode(x), m.eval().encode(x))
 
 
+def test_grouped_fsq_is_the_same_quantizer_written_as_two_ids_a_position(tmp_path):
+    grouped = tiny(quantizer="fsq", fsq_levels=[4, 4, 2], fsq_groups=2).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    ids = grouped.encode(x)
+    assert grouped.config.codebook_size == 32 and ids.shape == (2, 4, 8) == (2, *grouped.grid_shape(32, 32))
+    assert torch.allclose(grouped.decode(ids), grouped(x).reconstruction.clamp(-1, 1), atol=1e-5)
+    # one id over the six levels, same weights: the grouped ids are its two halves, the images identical
+    single = tiny(quantizer="fsq", fsq_levels=[4, 4, 2, 4, 4, 2]).eval()
+    single.load_state_dict(grouped.state_dict())
+    assert torch.equal(single.encode(x), ids[..., 0::2] + 32 * ids[..., 1::2])
+    assert torch.allclose(single.decode(single.encode(x)), grouped.decode(ids), atol=1e-6)
+    grouped.save_pretrained(tmp_path)
+    assert torch.equal(load_tokenizer(tmp_path).encode(x), ids)
+    with pytest.raises(ValueError, match="2 ids a position"):
+        grouped.decode(ids[..., :7])
+
+
 def test_bad_inputs_raise_clear_errors():
     m = tiny()
     with pytest.raises(ValueError, match="3 channels"):
