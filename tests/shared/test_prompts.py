@@ -50,6 +50,8 @@ CLOCK = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
         ("a tickless clock on a polka dot background", {"ticks": "none", "background_style": "dots"}),
         ("it's 10:30 a.m., blue face", {"face_color": "blue", "hour": 10, "minute": 30}),
         ("three o'clock on the dot", {"hour": 3, "minute": 0}),  # exactly, not dotted ticks
+        ("a square clock at round about three", {"shape": "square", "hour": 3, "minute": 0}),
+        ("a 12-hour clock with 12 roman numerals at 3:15", {"numerals": "roman", "hour": 3, "minute": 15}),
         ("a clock with a stripe background at 3", {"background_style": "stripes", "hour": 3, "minute": 0}),
     ],
 )
