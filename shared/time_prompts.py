@@ -162,17 +162,22 @@ def _error(text: str, why: str = "") -> ValueError:
     return ValueError(f"cannot read {text!r} as a time{': ' + why if why else ''}; {ACCEPTED}")
 
 
+# Phrases read before the words are: what they mean for the time, or nothing
+_SPELLED_OUT = [
+    (r"\b([ap])\.\s?m\b\.?", r"\1m"),  # "a.m.", "p.m"
+    (r"\bon\s+the\s+dot\b", "exactly"),  # not a dot
+    (r"\bround\s+about\b", "about"),  # not a round shape
+    (r"\b(?:12|24|twelve)-hour\b", ""),  # "a 12-hour clock": not the time
+    (r"\b(?:12|twelve|4|four)\s+((?:[a-z]+\s+)?(?:numbers|numerals|digits))\b", r"\1"),  # "12 roman numerals"
+    (r"\b(it|what|that)['’]s\b", r"\1 is"),  # a label such as "men's" is left alone
+]
+
+
 def spell_out(text: str) -> str:
-    """ "a.m." / "p.m." as "am" / "pm", "it's" / "what's" / "that's" with "is", "on the dot" and
-    "round about" as "exactly" and "about" (not a dot, not a shape), and numbers that are not the time dropped ("a 12-hour clock", "12
-    numerals"); the rest as typed (a label such as "men's" is left alone)."""
-    text = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", text, flags=re.IGNORECASE)
-    text = re.sub(r"\bon\s+the\s+dot\b", "exactly", text, flags=re.IGNORECASE)
-    text = re.sub(r"\bround\s+about\b", "about", text, flags=re.IGNORECASE)
-    text = re.sub(r"\b(?:12|24|twelve)-hour\b", "", text, flags=re.IGNORECASE)
-    count = r"\b(?:12|twelve|4|four)\s+((?:[a-z]+\s+)?(?:numbers|numerals|digits))\b"  # "12 roman numerals"
-    text = re.sub(count, r"\1", text, flags=re.IGNORECASE)
-    return re.sub(r"\b(it|what|that)['’]s\b", r"\1 is", text, flags=re.IGNORECASE)
+    """``text`` with the phrases of ``_SPELLED_OUT`` read (any case), the rest as typed."""
+    for pattern, meaning in _SPELLED_OUT:
+        text = re.sub(pattern, meaning, text, flags=re.IGNORECASE)
+    return text
 
 
 def _normalize(text: str) -> str:
