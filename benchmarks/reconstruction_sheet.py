@@ -39,7 +39,7 @@ def main() -> None:
         tiles += to_pil(rec)
         captions += [f"{name}: {psnr(rec, images).mean():.1f} dB"] + [""] * (args.n - 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    make_grid(tiles, captions, ncols=args.n, scale=3, title=args.source).save(args.out)
+    make_grid(tiles, captions, ncols=args.n, title=args.source).save(args.out)
     print(f"wrote {args.out}")
 
 
