@@ -146,7 +146,9 @@ def _split_compounds(tokens: list[str], name_words: set[str]) -> list[str]:
         else:
             out.append(token)
             continue
-        out += [lead + parts[0], *parts[1:-1], parts[-1] + trail] if len(parts) > 1 else [lead + parts[0] + trail]
+        parts[0] = lead + parts[0]
+        parts[-1] += trail  # a single part gets both
+        out += parts
     return out
 
 

@@ -34,8 +34,12 @@ class FSQ(nn.Module):
     def _levels_f(self, device):
         return torch.tensor(self.levels, dtype=torch.float32, device=device)
 
+    def _dims_levels(self, device):
+        """The levels of every quantized dimension: the group's levels, once a group."""
+        return self._levels_f(device).repeat(self.groups)
+
     def bound(self, z: torch.Tensor) -> torch.Tensor:
-        levels = self._levels_f(z.device).repeat(self.groups)
+        levels = self._dims_levels(z.device)
         half = (levels - 1) * (1 + self.eps) / 2
         offset = torch.where(levels % 2 == 0, 0.5, 0.0)
         shift = torch.atanh(offset / half)
@@ -45,10 +49,12 @@ class FSQ(nn.Module):
         """Rounded, scaled to [-1, 1], with a straight-through gradient."""
         b = self.bound(z)
         q = b + (b.round() - b).detach()
-        return q / (self._levels_f(z.device).repeat(self.groups) // 2)
+        return q / (self._dims_levels(z.device) // 2)
 
-    def _ids(self, q: torch.Tensor, lead: torch.Size) -> torch.Tensor:
-        """Codes ``[M, code_dim]`` -> ids ``[*lead[:-1], lead[-1] * groups]``, a position's groups side by side."""
+    def _ids(self, q: torch.Tensor, unflatten) -> torch.Tensor:
+        """Codes ``[M, code_dim]`` -> ids on ``unflatten``'s grid, its last axis ``groups`` times as long
+        (a position's groups side by side)."""
+        lead = unflatten(q[:, 0], ids=True).shape
         return self.codes_to_indices(q.unflatten(-1, (self.groups, -1))).reshape(*lead[:-1], -1)
 
     def codes_to_indices(self, q: torch.Tensor) -> torch.Tensor:
@@ -77,9 +83,8 @@ class FSQ(nn.Module):
     @torch.no_grad()
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         flat, unflatten = to_tokens(z)
-        lead = unflatten(flat[:, 0], ids=True).shape
         with torch.autocast(device_type=z.device.type, enabled=False):
-            return self._ids(self.quantize(self.proj_in(flat.float())), lead)
+            return self._ids(self.quantize(self.proj_in(flat.float())), unflatten)
 
     def forward(self, z: torch.Tensor):
         flat_in, unflatten = to_tokens(z)
@@ -87,7 +92,7 @@ class FSQ(nn.Module):
             raise ValueError(f"expected {self.dim} channels to quantize, got {flat_in.shape[-1]}")
         with torch.autocast(device_type=z.device.type, enabled=False):
             q = self.quantize(self.proj_in(flat_in.float()))
-            indices = self._ids(q.detach(), unflatten(flat_in[:, 0], ids=True).shape)
+            indices = self._ids(q.detach(), unflatten)
             out = self.proj_out(q)
         stats = usage_stats(indices, self.codebook_size)
         stats["restarted"] = torch.tensor(0.0)
