@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -454,6 +454,11 @@ class ReaderTrainingArguments(TrainingArguments):
     )
     columns: str = arg("hour,minute", "with --data: comma-separated label columns to read (one head each)")
     field_weight: float = arg(2.0, "weight of the mean style-field loss beside the time loss")
+    init_from: str | None = arg(
+        None,
+        "a saved reader folder to start from instead of random weights (fine-tuning, e.g. after the renderer "
+        "changed): it must read the same fields at the same size; its width and members are kept",
+    )
     val_size: int = arg(1000, "clocks in the fixed validation set (the same for every seed)")
 
     def __post_init__(self):
@@ -528,6 +533,23 @@ def reader_data(args: ReaderTrainingArguments) -> tuple[ClockReaderConfig, torch
     return config, LabelledImages(ds["train"], fields, size), val.batch(), None
 
 
+def reader_to_train(args: ReaderTrainingArguments, config: ClockReaderConfig) -> Callable[[], ClockReader]:
+    """A new reader of ``config``, or with ``--init-from`` the saved one, checked to read what ``config`` reads."""
+    if args.init_from is None:
+        return lambda: ClockReader(config)
+    start = load_reader(args.init_from)
+    want, have = (config.image_size, config.fields), (start.config.image_size, start.config.fields)
+    if have != want:
+        def shown(size, fields):
+            return f"{', '.join(name for name, _ in fields) or 'the time only'} at {size} px"
+
+        raise ValueError(
+            f"--init-from {args.init_from!r} reads {shown(*have)} (with their values), but this run's data asks "
+            f"for {shown(*want)}: start from a reader of the same fields and size, or from random weights"
+        )
+    return lambda: start.train()
+
+
 def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
     """Train a reader from scratch through ``fit`` (on freshly rendered clocks, or a labelled folder with
     ``--data``); saved to ``args.out/model``. Returns ``(model, metrics)``: the last evaluation on the
@@ -554,7 +576,7 @@ def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
     def evaluate(model, step):
         return measure_reader(model, val, held_out)
 
-    model, metrics = fit(args, lambda: ClockReader(config), train, compute_loss, evaluate, name="clock_reader")
+    model, metrics = fit(args, reader_to_train(args, config), train, compute_loss, evaluate, name="clock_reader")
     return model.eval(), metrics
 
 

@@ -368,6 +368,10 @@ def _point(c: float, r: float, angle: float) -> tuple[float, float]:
 
 # ---- case shapes: the face is described by its apothem ``a`` (the inscribed circle's radius)
 
+# A `round` hand ends in a ball this many times the hand's half-width (at least BALL_TIP_MIN of the
+# face's radius): a cap of the hand's own width vanished in the downscale (readers took round for
+# flat one time in five, benchmarks/RESULTS.md "Clock reader").
+BALL_TIP, BALL_TIP_MIN = 2.0, 0.035
 ROUNDED_CORNER = 0.35  # corner radius of the rounded square, a fraction of the apothem
 POLYGON_SIDES = {"octagon": 8, "hexagon": 6}
 SHAPE_SCALE = {"hexagon": 0.9}  # the hexagon's corners reach 1.15 a: shrink it to fit the image
@@ -458,7 +462,8 @@ def _draw_hand(draw: ImageDraw.ImageDraw, c: float, radius: float, angle: float,
         )
         draw.line([base, (c, c)], fill=hand.color, width=max(1, round(half)))
         return
-    body = length if hand.tip in ("flat", "round") else length * 0.8
+    ball = max(half * BALL_TIP, BALL_TIP_MIN * radius)  # the round tip's radius
+    body = {"flat": length, "round": length - ball}.get(hand.tip, length * 0.8)
     neck = (c + ux * body, c + uy * body)
     if hand.tip == "taper":
         poly = [
@@ -479,8 +484,8 @@ def _draw_hand(draw: ImageDraw.ImageDraw, c: float, radius: float, angle: float,
         ],
         fill=hand.color,
     )
-    if hand.tip == "round":
-        draw.ellipse([tip[0] - half, tip[1] - half, tip[0] + half, tip[1] + half], fill=hand.color)
+    if hand.tip == "round":  # a ball clearly wider than the hand, ending where the hand ends
+        draw.ellipse([neck[0] - ball, neck[1] - ball, neck[0] + ball, neck[1] + ball], fill=hand.color)
     elif hand.tip == "arrow":
         w = half * 2.0
         draw.polygon([(neck[0] + px * w, neck[1] + py * w), tip, (neck[0] - px * w, neck[1] - py * w)], fill=hand.color)

@@ -109,6 +109,8 @@ SYNONYMS = {
     "off white": "cream",
     "light grey": "grey",
     "dark grey": "grey",
+    "ball": "round",  # the renderer's round tip is a ball
+    "lollipop": "round",
     "tapered": "taper",
     "tapering": "taper",
     "border": "rim",
@@ -116,8 +118,9 @@ SYNONYMS = {
     "polka dot": "dots",
     "polka dots": "dots",
 }
-# "arrow-shaped hands" -> "arrow hands", "red-faced" -> "red face", "red-coloured" -> "red"
-_COMPOUND = re.compile(r"([a-z]+)-(shaped|faced|coloured|colored)")
+# "arrow-shaped hands" -> "arrow hands", "red-faced" -> "red face", "red-coloured" -> "red",
+# "ball-tipped hands" -> "ball hands"
+_COMPOUND = re.compile(r"([a-z]+)-(shaped|faced|coloured|colored|tipped)")
 _STRIP = ".,!?;:\"'“”‘’()[]{}"
 
 

@@ -115,6 +115,19 @@ def test_training_is_reproducible_from_the_seed(tmp_path):
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
+def test_a_reader_fine_tunes_from_a_saved_one_of_the_same_fields(trained, tmp_path):
+    out, model, _ = trained
+    args = reader_args(tmp_path / "tuned", steps=1, lr=1e-12, width=4, val_size=16, init_from=str(out / "model"))
+    tuned, _ = train_reader(args)  # one step of next to no learning: the saved reader, its width kept
+    assert tuned.config.width == 8
+    for (name, a), b in zip(model.named_parameters(), tuned.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    with pytest.raises(ValueError, match="reads face_color, .* at 32 px .* asks for the time only at 32 px"):
+        train_reader(reader_args(tmp_path / "other", steps=1, val_size=16, fields=False, init_from=str(out / "model")))
+    assert not (tmp_path / "other").exists()
+
+
 def test_read_fields_returns_only_declared_words():
     images = torch.rand(5, 3, 32, 32) * 2 - 1
     reader = tiny_reader()

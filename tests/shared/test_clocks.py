@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -82,6 +84,19 @@ def test_hands_stay_distinct():
         assert s.minute_hand.width <= 0.6 * s.hour_hand.width
         if s.second_hand:
             assert s.second_hand.width < s.minute_hand.width and s.second_hand.length > s.minute_hand.length
+
+
+def test_a_round_tip_is_a_ball_that_sets_it_apart_from_a_flat_one():
+    # the same clocks, only the hands' tip changed: the ball must survive the downscale to 64 px
+    # (a cap of the hand's own width changed 6-17 pixels and readers took it for flat)
+    def with_tip(style, tip):
+        return replace(style, hour_hand=replace(style.hour_hand, tip=tip), minute_hand=replace(style.minute_hand, tip=tip))
+
+    changed = []
+    for style in STYLES[:40]:
+        a, b = (np.asarray(render_clock(3, 0, style=with_tip(style, t), seed=0), dtype=int) for t in ("flat", "round"))
+        changed.append((np.abs(a - b).sum(-1) > 60).sum())
+    assert min(changed) >= 18, sorted(changed)
 
 
 @pytest.mark.parametrize("field", list(STYLE_FIELDS))
