@@ -538,16 +538,16 @@ def reader_to_train(args: ReaderTrainingArguments, config: ClockReaderConfig) ->
     if args.init_from is None:
         return lambda: ClockReader(config)
     start = load_reader(args.init_from)
-    want, have = (config.image_size, config.fields), (start.config.image_size, start.config.fields)
-    if have != want:
-        def shown(size, fields):
-            return f"{', '.join(name for name, _ in fields) or 'the time only'} at {size} px"
-
+    if (start.config.image_size, start.config.fields) != (config.image_size, config.fields):
         raise ValueError(
-            f"--init-from {args.init_from!r} reads {shown(*have)} (with their values), but this run's data asks "
-            f"for {shown(*want)}: start from a reader of the same fields and size, or from random weights"
+            f"--init-from {args.init_from!r} reads {_reads(start.config)} (with their values), but this run's "
+            f"data asks for {_reads(config)}: start from a reader of the same fields and size, or from random weights"
         )
     return lambda: start.train()
+
+
+def _reads(config: ClockReaderConfig) -> str:
+    return f"{', '.join(name for name, _ in config.fields) or 'the time only'} at {config.image_size} px"
 
 
 def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:

@@ -309,8 +309,10 @@ def test_example_end_to_end_tiny(tiny_run):
     new = sum(tuple(ids) not in seen for ids in tokens["test"]["ids"][:12])
     assert result["read_images_new_grids"] == new and 0 < new <= 12
     assert 0.0 <= result["read_accuracy_new_grids"] <= 1.0
-    # the shipped two-stage pipeline drew the same 12 requests: far above an untrained LM's chance
-    assert result["pipeline_draw_accuracy"] >= 0.5
+    # the shipped two-stage pipeline drew the same 12 requests, every style field asked: as drawn it
+    # shows the time on ~80% of such requests (benchmarks/RESULTS.md), so 12 of them read >= 3
+    # (an untrained drawer's chance: 7 in 720 a clock)
+    assert result["pipeline_draw_accuracy"] >= 0.25
     # rendered clocks carry their style labels: captions name every field, scored per field both ways
     from shared.clocks import STYLE_FIELDS
     from shared.prompts import parse_prompt

@@ -90,7 +90,9 @@ def test_a_round_tip_is_a_ball_that_sets_it_apart_from_a_flat_one():
     # the same clocks, only the hands' tip changed: the ball must survive the downscale to 64 px
     # (a cap of the hand's own width changed 6-17 pixels and readers took it for flat)
     def with_tip(style, tip):
-        return replace(style, hour_hand=replace(style.hour_hand, tip=tip), minute_hand=replace(style.minute_hand, tip=tip))
+        return replace(
+            style, hour_hand=replace(style.hour_hand, tip=tip), minute_hand=replace(style.minute_hand, tip=tip)
+        )
 
     changed = []
     for style in STYLES[:40]:

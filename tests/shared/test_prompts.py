@@ -53,7 +53,10 @@ CLOCK = {"hour": range(12), "minute": range(60), **STYLE_FIELDS}
         ("a square clock at round about three", {"shape": "square", "hour": 3, "minute": 0}),
         ("a 12-hour clock with 12 roman numerals at 3:15", {"numerals": "roman", "hour": 3, "minute": 15}),
         ("a clock with a stripe background at 3", {"background_style": "stripes", "hour": 3, "minute": 0}),
-        ("a round clock with ball-tipped hands at 4:44", {"shape": "round", "hand_shape": "round", "hour": 4, "minute": 44}),
+        (
+            "a round clock with ball-tipped hands at 4:44",
+            {"shape": "round", "hand_shape": "round", "hour": 4, "minute": 44},
+        ),
     ],
 )
 def test_style_words_beside_the_time(text, conditions):
