@@ -462,8 +462,8 @@ def _draw_hand(draw: ImageDraw.ImageDraw, c: float, radius: float, angle: float,
         )
         draw.line([base, (c, c)], fill=hand.color, width=max(1, round(half)))
         return
-    ball = max(half * BALL_TIP, BALL_TIP_MIN * radius)  # the round tip's radius
-    body = {"flat": length, "round": length - ball}.get(hand.tip, length * 0.8)
+    ball = max(half * BALL_TIP, BALL_TIP_MIN * radius) if hand.tip == "round" else 0.0  # the tip's radius
+    body = length - ball if hand.tip in ("flat", "round") else length * 0.8
     neck = (c + ux * body, c + uy * body)
     if hand.tip == "taper":
         poly = [
