@@ -151,11 +151,15 @@ class ClockReader(PreTrainedModel):
         """The style fields this reader reads, each with its ordered values."""
         return self.config.field_values
 
+    def _sized(self, images: torch.Tensor) -> torch.Tensor:
+        size = self.config.image_size
+        if images.shape[-2:] == (size, size):
+            return images
+        return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
     def forward(self, images: torch.Tensor, fields: bool = False, members: bool = False):
         """``members=True``: each output stacked over the members (``[M, B, ...]``), as they train."""
-        size = self.config.image_size
-        if images.shape[-2:] != (size, size):
-            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        images = self._sized(images)
         outs = []  # (hour, minute, {field: logits}) per member
         for m in (self, *self.others):
             h = m.trunk(m.features(images))
@@ -164,6 +168,18 @@ class ClockReader(PreTrainedModel):
         hour, minute = combine([o[0] for o in outs]), combine([o[1] for o in outs])
         heads = {name: combine([o[2][name] for o in outs]) for name in outs[0][2]}
         return (hour, minute, heads) if fields else (hour, minute)
+
+    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """What each member's convolutions see (after the stem and after each block), for a
+        tokenizer's perceptual term (``stage1_vqvae.PerceptualLoss``)."""
+        maps, images = [], self._sized(images)
+        for m in (self, *self.others):
+            h = images
+            for i, layer in enumerate(m.features):
+                h = layer(h)
+                if i:  # layer 0 is the stem's convolution, 1 its ReLU
+                    maps.append(h)
+        return maps
 
     @torch.inference_mode()
     def read(self, images: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:

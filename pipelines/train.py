@@ -35,6 +35,8 @@ from stage2_prior.train import PriorTrainingArguments
 
 FINE_TUNE_LR = 5e-4  # both stages' peak learning rate (AdamW) when they start from a pipeline (benchmarks/RESULTS.md)
 TOKENIZER_TUNE_STEPS = 300  # a start pipeline's tokenizer fine-tuned on --data (benchmarks/RESULTS.md)
+# the weight of the perceptual term (the start pipeline's reader) when a start's tokenizer is fine-tuned
+PERCEPTUAL_WEIGHT = 0.05  # (benchmarks/RESULTS.md stop 50)
 DATA_READER_STEPS = 1000  # the reader of a --data folder (benchmarks/RESULTS.md)
 # the reader qvae train trains: an ensemble of two, side by side: it doubts the drawings one reader alone accepts
 # wrongly (renderer C, benchmarks/RESULTS.md stop 46)
@@ -110,6 +112,11 @@ class PipelineTrainingArguments:
         "optimizer steps fine-tuning the start pipeline's tokenizer on the data (0: kept as it is); "
         "the tokenizer trained from nothing takes --tokenizer-steps",
     )
+    tokenizer_perceptual_weight: float = arg(
+        PERCEPTUAL_WEIGHT,
+        "weight of a perceptual term in that fine-tuning: the start pipeline's reader's features of each "
+        "reconstruction matched to the original's, so the tokens keep what a reader looks at (0: MSE alone)",
+    )
     tokenizer_batch_size: int = arg(TokenizerTrainingArguments.batch_size, "batch per process of the tokenizer")
     tokenizer_config: str | None = arg(None, "JSON of tokenizer config overrides, e.g. '{\"codebook_size\": 1024}'")
     tokenizer_image_mix: float = arg(
@@ -144,6 +151,7 @@ class PipelineTrainingArguments:
             "tokenizer_steps": 1,
             "prior_steps": 1,
             "tokenizer_tune_steps": 0,
+            "tokenizer_perceptual_weight": 0,
             "baseline_steps": 0,
             "reader_steps": 0,
             "reader_members": 1,
@@ -338,7 +346,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     from pipelines.reader import load_reader
     from pipelines.token_export import export_tokens
     from shared.data import build_clock_dataset
-    from stage1_vqvae import load_tokenizer
+    from stage1_vqvae import PerceptualLoss, load_tokenizer
     from stage1_vqvae.train import train_tokenizer
     from stage2_prior import load_prior, train_prior
 
@@ -368,8 +376,14 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     tok_dir = start / "tokenizer" if kept else out / "tokenizer" / "model"
     with _stage("2/8 tokenizer", "the start's, kept" if kept else tok_dir.exists(), timings):
         if not tok_dir.exists():
+            perceptual = None
             if start:  # fine-tuned as the prior is: AdamW at FINE_TUNE_LR, its config and codebook kept
                 how = dict(init_from=str(start / "tokenizer"), steps=a.tokenizer_tune_steps, lr=FINE_TUNE_LR)
+                if a.tokenizer_perceptual_weight and (start / "reader").is_dir():
+                    perceptual = PerceptualLoss(load_reader(start / "reader"), a.tokenizer_perceptual_weight)
+                    print(
+                        f"with a perceptual term: what {start / 'reader'} sees (weight {a.tokenizer_perceptual_weight})"
+                    )
             else:
                 config = json.loads(a.tokenizer_config) if a.tokenizer_config else {}
                 how = dict(steps=a.tokenizer_steps, config=json.dumps({"image_size": image_size, **config}))
@@ -380,7 +394,8 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                     image_mix=a.tokenizer_image_mix,
                     **how,
                     **settings("tokenizer"),
-                )
+                ),
+                perceptual,
             )
     tokenizer = load_tokenizer(tok_dir)
     tokens_dir = out / "tokens"

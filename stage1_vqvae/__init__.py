@@ -12,7 +12,7 @@ from .baselines import (
     time_features,
 )
 from .fsq import FSQ
-from .modeling import TokenizerOutput, VQVAEConfig, VQVAEModel, load_tokenizer
+from .modeling import PerceptualLoss, TokenizerOutput, VQVAEConfig, VQVAEModel, load_tokenizer
 from .quantizer import VectorQuantizer
 
 MODELS = {
@@ -34,6 +34,7 @@ __all__ = [
     "VQVAEConfig",
     "VQVAEModel",
     "TokenizerOutput",
+    "PerceptualLoss",
     "AutoencoderConfig",
     "AutoencoderModel",
     "VAEConfig",

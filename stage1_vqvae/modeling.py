@@ -111,6 +111,31 @@ def reconstruction_loss(x: torch.Tensor, target: torch.Tensor, kind: str = "mse"
     return (err * w).sum() / (w.sum() * err.shape[1])
 
 
+def _unit(features: torch.Tensor) -> torch.Tensor:
+    return features.float() / features.float().pow(2).sum(1, keepdim=True).add(1e-10).sqrt()
+
+
+class PerceptualLoss(torch.nn.Module):
+    """``weight`` x how far a frozen network sees a reconstruction from its original, as LPIPS measures
+    it (Zhang et al. 2018, without its learned channel weights): each feature map unit-normalized over
+    its channels, the squared differences summed over channels, averaged over positions, summed over
+    maps. ``network.feature_maps(images)`` gives the maps (the clock reader has one, so a tokenizer
+    learns to keep what a reader of its data looks at: tick marks, the tip of a hand; RESULTS.md)."""
+
+    def __init__(self, network: torch.nn.Module, weight: float):
+        super().__init__()
+        if weight <= 0:
+            raise ValueError(f"a perceptual term's weight is > 0, got {weight}")
+        self.network, self.weight = network.eval().requires_grad_(False), weight
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.network.to(x.device)  # (kept beside the model it trains, not prepared with it)
+        with torch.no_grad():
+            seen = self.network.feature_maps(target)
+        maps = self.network.feature_maps(x)
+        return self.weight * sum((_unit(a) - _unit(b)).pow(2).sum(1).mean() for a, b in zip(maps, seen, strict=True))
+
+
 class TokenizerPreTrainedModel(PreTrainedModel):
     """Common checks; weights are initialized by the modules themselves (``_init_weights`` keeps them)."""
 

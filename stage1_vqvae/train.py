@@ -20,7 +20,7 @@ from shared.data import load_images, train_split, with_validation
 from shared.images import make_grid, psnr, to_pil, to_tensor
 from shared.training import TrainingArguments, arg, fit
 
-from . import MODELS, load_tokenizer
+from . import MODELS, PerceptualLoss, load_tokenizer
 from .baselines import ConditionalVAEModel, VAEModel
 from .quantizer import usage_stats
 
@@ -184,8 +184,9 @@ def reconstruction_grid(model, val: ImageTensors, title: str, n: int = 8):
     return make_grid(images, captions, ncols=n, title=title)
 
 
-def train_tokenizer(args: TokenizerTrainingArguments):
-    """Train and save ``args.out/model``; return ``(model, metrics)``."""
+def train_tokenizer(args: TokenizerTrainingArguments, perceptual: PerceptualLoss | None = None):
+    """Train and save ``args.out/model``; return ``(model, metrics)``. ``perceptual`` adds its term
+    to the loss (``qvae train`` gives the reader of the pipeline it fine-tunes)."""
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"no dataset folder at {args.data!r} (build one with: qvae data --out {args.data})")
     if args.init_from:
@@ -203,11 +204,14 @@ def train_tokenizer(args: TokenizerTrainingArguments):
         train = torch.utils.data.ConcatDataset([train, mix_train])  # (no cvae here: the time labels go unused)
 
     def compute_loss(model, batch, _):
-        out, _ = reconstruct(model, batch, args.model == "cvae")
+        out, x = reconstruct(model, batch, args.model == "cvae")
         logs = {
             k: getattr(out, k) for k in ("recon_loss", "usage", "perplexity", "kl") if getattr(out, k, None) is not None
         }
-        return out.loss, logs
+        if perceptual is None:
+            return out.loss, logs
+        term = perceptual(out.reconstruction, x)
+        return out.loss + term, logs | {"perceptual": term.detach()}
 
     def evaluate(model, step):
         grid = reconstruction_grid(model, val, f"{args.model} step {step}: originals / reconstructions")

@@ -34,3 +34,16 @@ def tiny_tokenizer(codebook_size: int = 64) -> VQVAEModel:
 def tiny_prior(codebook_size: int = 64, grid=(4, 4), **kwargs):
     torch.manual_seed(0)
     return build_prior(codebook_size, grid_shape=grid, preset="tiny", **kwargs)
+
+
+class TwoConvs(torch.nn.Module):
+    """A stand-in for a reader: two feature maps of an image."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 6, 3, stride=2, padding=1)
+
+    def feature_maps(self, images):
+        first = torch.relu(self.a(images))
+        return [first, self.b(first)]

@@ -128,6 +128,18 @@ def test_a_reader_fine_tunes_from_a_saved_one_of_the_same_fields(trained, tmp_pa
     assert not (tmp_path / "other").exists()
 
 
+def test_feature_maps_are_what_each_member_sees():
+    torch.manual_seed(0)
+    reader = ClockReader(ClockReaderConfig(image_size=32, width=4, fields=STYLE_FIELDS, members=2)).eval()
+    x = (torch.rand(3, 3, 48, 48) * 2 - 1).requires_grad_()  # resized to the reader's 32 px, as it reads
+    maps = reader.feature_maps(x)
+    assert [tuple(m.shape) for m in maps] == 2 * [(3, 4, 16, 16), (3, 8, 8, 8), (3, 16, 4, 4), (3, 16, 2, 2)]
+    assert not torch.equal(maps[3], maps[7])  # each member its own
+    assert torch.equal(maps[3], reader.features(reader._sized(x)))  # the first member's last map is what it reads
+    sum(m.sum() for m in maps).backward()
+    assert x.grad.abs().sum() > 0
+
+
 def test_read_fields_returns_only_declared_words():
     images = torch.rand(5, 3, 32, 32) * 2 - 1
     reader = tiny_reader()

@@ -310,6 +310,7 @@ def test_clocks_start_from_the_shipped_pipeline_resized_to_its_size(tmp_path, ca
     assert main(["train", "--data", str(data), "--out", str(out), *FAST]) == 0
     said = capsys.readouterr().out
     assert "starting from the shipped clock pipeline" in said and "its tokenizer fine-tuned (2 steps)" in said
+    assert f"with a perceptual term: what {DEFAULT_PIPELINE / 'reader'} sees" in said  # its reader guides the tokens
     assert ("shrinking them to 64x64" in said) == (max(size) > 64) and ("enlarging them" in said) == (max(size) < 64)
     assert ("padding them to squares" in said) == (w != h)
     assert data_shape(out / "data")[0] == 64

@@ -1,9 +1,10 @@
 import pytest
 import torch
+from tiny_models import TwoConvs
 
 from shared.clocks import render_clock
 from shared.images import psnr, to_tensor
-from stage1_vqvae import MODELS, VQVAEConfig, load_tokenizer
+from stage1_vqvae import MODELS, PerceptualLoss, VQVAEConfig, load_tokenizer
 
 SMALL = dict(channels=[16, 32, 32], decoder_channels=[16, 32, 32], decoder_res_blocks=1)
 TINY = dict(**SMALL, latent_dim=16, codebook_size=32)
@@ -150,6 +151,21 @@ def test_edge_weighted_loss():
     x = torch.zeros_like(t)
     assert reconstruction_loss(x, t, "mse", 4.0) > reconstruction_loss(x, t, "mse", 0.0)
     assert reconstruction_loss(t, t, "l1", 4.0) == 0
+
+
+def test_perceptual_loss_measures_what_its_network_sees():
+    net = TwoConvs()
+    term, twice = PerceptualLoss(net, 0.5), PerceptualLoss(net, 1.0)
+    t = torch.rand(2, 3, 16, 16) * 2 - 1
+    x = (t + 0.3 * torch.randn_like(t)).requires_grad_()
+    loss = term(x, t)
+    assert float(term(t, t)) < 1e-6 < float(loss.detach())
+    assert torch.allclose(2 * loss, twice(x, t))
+    loss.backward()
+    assert x.grad.abs().sum() > 0 and all(p.grad is None and not p.requires_grad for p in net.parameters())
+    assert not net.training  # kept in eval mode: a reader's batch norms keep their statistics
+    with pytest.raises(ValueError, match="weight is > 0"):
+        PerceptualLoss(net, 0.0)
 
 
 def test_baselines():

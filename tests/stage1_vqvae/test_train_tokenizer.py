@@ -2,10 +2,10 @@ import json
 
 import pytest
 import torch
-from tiny_models import TINY_TOKENIZER
+from tiny_models import TINY_TOKENIZER, TwoConvs
 
 from pipelines.cli import main
-from stage1_vqvae import VQVAEModel
+from stage1_vqvae import PerceptualLoss, VQVAEModel
 from stage1_vqvae.train import (
     MODELS,
     TokenizerTrainingArguments,
@@ -84,6 +84,23 @@ def test_fine_tuning_starts_from_the_tokenizer_and_keeps_its_codes(clocks, tmp_p
             TokenizerTrainingArguments(data=str(clocks), out=str(tmp_path / "x"), init_from="t", **flag)
     with pytest.raises(FileNotFoundError, match="no tokenizer at"):
         train_tokenizer(TokenizerTrainingArguments(data=str(clocks), out=str(tmp_path / "x"), init_from=str(tmp_path)))
+
+
+def test_a_perceptual_term_joins_the_loss(clocks, tmp_path):
+    """The same seeded run with a network's perceptual term trains other weights, and logs the term."""
+    plain, _ = train_tokenizer(tiny_args(clocks, tmp_path / "plain", steps=2, eval_every=2))
+    seen = []
+
+    class Logged(PerceptualLoss):
+        def forward(self, x, target):
+            seen.append(super().forward(x, target))
+            return seen[-1]
+
+    guided, metrics = train_tokenizer(
+        tiny_args(clocks, tmp_path / "guided", steps=2, eval_every=2), Logged(TwoConvs(), 1.0)
+    )
+    assert len(seen) == 2 and all(s.requires_grad and float(s.detach()) > 0 for s in seen) and metrics["psnr"] > 0
+    assert not all(torch.equal(p, q) for p, q in zip(plain.parameters(), guided.parameters()))
 
 
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
