@@ -112,7 +112,8 @@ def reconstruction_loss(x: torch.Tensor, target: torch.Tensor, kind: str = "mse"
 
 
 def _unit(features: torch.Tensor) -> torch.Tensor:
-    return features.float() / features.float().pow(2).sum(1, keepdim=True).add(1e-10).sqrt()
+    f = features.float()
+    return f / f.pow(2).sum(1, keepdim=True).add(1e-10).sqrt()
 
 
 class PerceptualLoss(torch.nn.Module):
