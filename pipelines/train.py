@@ -346,7 +346,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     from pipelines.reader import load_reader
     from pipelines.token_export import export_tokens
     from shared.data import build_clock_dataset
-    from stage1_vqvae import PerceptualLoss, load_tokenizer
+    from stage1_vqvae import load_tokenizer
     from stage1_vqvae.train import train_tokenizer
     from stage2_prior import load_prior, train_prior
 
@@ -376,14 +376,8 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     tok_dir = start / "tokenizer" if kept else out / "tokenizer" / "model"
     with _stage("2/8 tokenizer", "the start's, kept" if kept else tok_dir.exists(), timings):
         if not tok_dir.exists():
-            perceptual = None
             if start:  # fine-tuned as the prior is: AdamW at FINE_TUNE_LR, its config and codebook kept
                 how = dict(init_from=str(start / "tokenizer"), steps=a.tokenizer_tune_steps, lr=FINE_TUNE_LR)
-                if a.tokenizer_perceptual_weight and (start / "reader").is_dir():
-                    perceptual = PerceptualLoss(load_reader(start / "reader"), a.tokenizer_perceptual_weight)
-                    print(
-                        f"with a perceptual term: what {start / 'reader'} sees (weight {a.tokenizer_perceptual_weight})"
-                    )
             else:
                 config = json.loads(a.tokenizer_config) if a.tokenizer_config else {}
                 how = dict(steps=a.tokenizer_steps, config=json.dumps({"image_size": image_size, **config}))
@@ -395,7 +389,7 @@ def train_all(a: PipelineTrainingArguments) -> dict:
                     **how,
                     **settings("tokenizer"),
                 ),
-                perceptual,
+                perceptual_term(a, start),
             )
     tokenizer = load_tokenizer(tok_dir)
     tokens_dir = out / "tokens"
@@ -465,6 +459,17 @@ def train_all(a: PipelineTrainingArguments) -> dict:
     print("\n=== summary ===\n" + json.dumps(summary, indent=2))
     print(f"grid of generated clocks: {(out / 'clocks.png').resolve()}")
     return summary
+
+
+def perceptual_term(a: PipelineTrainingArguments, start: Path | None):
+    """The start pipeline's reader as the perceptual term of its tokenizer's fine-tuning (None: MSE alone)."""
+    from pipelines.reader import load_reader
+    from stage1_vqvae import PerceptualLoss
+
+    if not (start and a.tokenizer_perceptual_weight and (start / "reader").is_dir()):
+        return None
+    print(f"with a perceptual term: what {start / 'reader'} sees (weight {a.tokenizer_perceptual_weight})")
+    return PerceptualLoss(load_reader(start / "reader"), a.tokenizer_perceptual_weight)
 
 
 def train_pipeline_reader(

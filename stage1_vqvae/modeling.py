@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -111,11 +112,6 @@ def reconstruction_loss(x: torch.Tensor, target: torch.Tensor, kind: str = "mse"
     return (err * w).sum() / (w.sum() * err.shape[1])
 
 
-def _unit(features: torch.Tensor) -> torch.Tensor:
-    f = features.float()
-    return f / f.pow(2).sum(1, keepdim=True).add(1e-10).sqrt()
-
-
 class PerceptualLoss(torch.nn.Module):
     """``weight`` x how far a frozen network sees a reconstruction from its original, as LPIPS measures
     it (Zhang et al. 2018, without its learned channel weights): each feature map unit-normalized over
@@ -134,7 +130,10 @@ class PerceptualLoss(torch.nn.Module):
         with torch.no_grad():
             seen = self.network.feature_maps(target)
         maps = self.network.feature_maps(x)
-        return self.weight * sum((_unit(a) - _unit(b)).pow(2).sum(1).mean() for a, b in zip(maps, seen, strict=True))
+        unit = partial(F.normalize, dim=1)  # over channels, as the quantizer's cosine codes are
+        return self.weight * sum(
+            (unit(a.float()) - unit(b.float())).pow(2).sum(1).mean() for a, b in zip(maps, seen, strict=True)
+        )
 
 
 class TokenizerPreTrainedModel(PreTrainedModel):
