@@ -592,7 +592,8 @@ def train_reader(args: ReaderTrainingArguments) -> tuple[ClockReader, dict]:
     def evaluate(model, step):
         return measure_reader(model, val, held_out)
 
-    model, metrics = fit(args, reader_to_train(args, config), train, compute_loss, evaluate, name="clock_reader")
+    name = "clock_reader" if args.init_from is None else f"clock_reader (fine-tuned from {args.init_from})"
+    model, metrics = fit(args, reader_to_train(args, config), train, compute_loss, evaluate, name=name)
     return model.eval(), metrics
 
 

@@ -466,7 +466,10 @@ def perceptual_term(a: PipelineTrainingArguments, start: Path | None):
     from pipelines.reader import load_reader
     from stage1_vqvae import PerceptualLoss
 
-    if not (start and a.tokenizer_perceptual_weight and (start / "reader").is_dir()):
+    if not (start and a.tokenizer_perceptual_weight):
+        return None
+    if not (start / "reader").is_dir():
+        print(f"no perceptual term: {start} has no reader/ to see with (MSE alone)")
         return None
     print(f"with a perceptual term: what {start / 'reader'} sees (weight {a.tokenizer_perceptual_weight})")
     return PerceptualLoss(load_reader(start / "reader"), a.tokenizer_perceptual_weight)

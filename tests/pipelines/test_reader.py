@@ -116,10 +116,11 @@ def test_training_is_reproducible_from_the_seed(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_reader_fine_tunes_from_a_saved_one_of_the_same_fields(trained, tmp_path):
+def test_a_reader_fine_tunes_from_a_saved_one_of_the_same_fields(trained, tmp_path, capsys):
     out, model, _ = trained
     args = reader_args(tmp_path / "tuned", steps=1, lr=1e-12, width=4, val_size=16, init_from=str(out / "model"))
     tuned, _ = train_reader(args)  # one step of next to no learning: the saved reader, its width kept
+    assert f"clock_reader (fine-tuned from {out / 'model'})" in capsys.readouterr().out
     assert tuned.config.width == 8
     for (name, a), b in zip(model.named_parameters(), tuned.parameters()):
         assert torch.allclose(a, b, atol=1e-6), name

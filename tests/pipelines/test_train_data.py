@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 from pipelines.cli import main
 from pipelines.pipeline import SAMPLING_DEFAULTS, ClockPipeline
 from pipelines.reader import DEFAULT_READER
-from pipelines.train import data_shape
+from pipelines.train import PipelineTrainingArguments, data_shape, perceptual_term
 from shared.images import to_tensor
 
 TINY = json.dumps(
@@ -323,3 +323,12 @@ def test_clocks_start_from_the_shipped_pipeline_resized_to_its_size(tmp_path, ca
     assert tuned.reader is None and shipped.reader is not None  # --reader-steps 0: none
     tuned.tokenizer.config._name_or_path = shipped.tokenizer.config._name_or_path  # where each was loaded from
     assert tuned.tokenizer.config.to_dict() == shipped.tokenizer.config.to_dict()
+
+
+def test_the_perceptual_term_needs_a_start_with_a_reader(tmp_path, capsys):
+    (tmp_path / "tokenizer").mkdir()  # a start pipeline without reader/
+    assert perceptual_term(PipelineTrainingArguments(out=str(tmp_path / "out")), tmp_path) is None
+    assert f"no perceptual term: {tmp_path} has no reader/" in capsys.readouterr().out
+    term = perceptual_term(PipelineTrainingArguments(out=str(tmp_path / "out")), DEFAULT_READER.parent)
+    assert term is not None and "with a perceptual term" in capsys.readouterr().out
+    assert perceptual_term(PipelineTrainingArguments(tokenizer_perceptual_weight=0), DEFAULT_READER.parent) is None
