@@ -57,8 +57,8 @@ def judged(judge, images: torch.Tensor, asked: list[dict]) -> tuple[torch.Tensor
     return time_ok, field_ok
 
 
-def replay(confidence: torch.Tensor, max_redraws: int, threshold: float) -> tuple[torch.Tensor, float]:
-    """``draw``'s policy on precomputed candidates ``[R, N]``: the index kept per request, mean draws."""
+def replay(confidence: torch.Tensor, max_redraws: int, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``draw``'s policy on precomputed candidates ``[R, N]``: the index kept and the draws made, per request."""
     best = confidence[:, 0].clone()
     kept = torch.zeros(len(confidence), dtype=torch.long)
     draws = torch.ones(len(confidence))
@@ -67,7 +67,7 @@ def replay(confidence: torch.Tensor, max_redraws: int, threshold: float) -> tupl
         draws += redo.float()
         better = redo & (confidence[:, a] > best)
         kept[better], best[better] = a, confidence[better, a]
-    return kept, draws.mean().item()
+    return kept, draws
 
 
 def main() -> None:
@@ -126,7 +126,9 @@ def main() -> None:
                     "time_style_open": share(tk[:n]),
                     "time_style_asked": share(tk[n:]),
                     "field_honoured": share(fk[n:]),
-                    "mean_draws": draws,
+                    "mean_draws": draws.mean().item(),
+                    "mean_draws_style_open": draws[:n].mean().item(),
+                    "mean_draws_style_asked": draws[n:].mean().item() if len(draws) > n else None,
                     "per_field": {f: share(fk[n:][[g == f for g in field_of]]) for f in dict.fromkeys(field_of)},
                 }
             )
@@ -143,14 +145,19 @@ def main() -> None:
         "rows": rows,
     }
     (out / "rerank.json").write_text(json.dumps(result, indent=2) + "\n")
-    print("| max redraws | min confidence | time, style open | time, style asked | field honoured | draws per clock |")
+    print(
+        "| max redraws | min confidence | time, style open | time, style asked | field honoured "
+        "| draws per clock: all / style open / style asked |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
         cells = [r[k] for k in ("time_style_open", "time_style_asked", "field_honoured")]
         print(
             f"| {r['max_redraws']} | {r['min_confidence'] or '-'} | "
             + " | ".join("-" if c is None else f"{c:.1%}" for c in cells)
-            + f" | {r['mean_draws']:.2f} |"
+            + f" | {r['mean_draws']:.2f} / {r['mean_draws_style_open']:.2f} / "
+            + ("-" if r["mean_draws_style_asked"] is None else f"{r['mean_draws_style_asked']:.2f}")
+            + " |"
         )
     print("a candidate right among all:", result["any_candidate_right"])
 
