@@ -109,8 +109,8 @@ def main() -> None:
 
     n = len(ALL_TIMES)
 
-    def share(ok: torch.Tensor) -> float | None:  # None where nothing was asked (no style fields)
-        return ok.float().mean().item() if len(ok) else None
+    def mean(x: torch.Tensor) -> float | None:  # None where nothing was asked (no style fields)
+        return x.float().mean().item() if len(x) else None
 
     field_of = [next(k for k in a if k not in TIME_FIELDS) for a in asked[n:]]
     rows = []
@@ -123,13 +123,13 @@ def main() -> None:
                 {
                     "max_redraws": r,
                     "min_confidence": t if r else None,
-                    "time_style_open": share(tk[:n]),
-                    "time_style_asked": share(tk[n:]),
-                    "field_honoured": share(fk[n:]),
-                    "mean_draws": draws.mean().item(),
-                    "mean_draws_style_open": draws[:n].mean().item(),
-                    "mean_draws_style_asked": draws[n:].mean().item() if len(draws) > n else None,
-                    "per_field": {f: share(fk[n:][[g == f for g in field_of]]) for f in dict.fromkeys(field_of)},
+                    "time_style_open": mean(tk[:n]),
+                    "time_style_asked": mean(tk[n:]),
+                    "field_honoured": mean(fk[n:]),
+                    "mean_draws": mean(draws),
+                    "mean_draws_style_open": mean(draws[:n]),
+                    "mean_draws_style_asked": mean(draws[n:]),
+                    "per_field": {f: mean(fk[n:][[g == f for g in field_of]]) for f in dict.fromkeys(field_of)},
                 }
             )
     result = {
@@ -140,7 +140,7 @@ def main() -> None:
         "candidates": candidates,
         "any_candidate_right": {
             "time_style_open": time_ok[:n].amax(1).mean().item(),
-            "time_and_field_style_asked": share((time_ok[n:] * field_ok[n:]).amax(1)),
+            "time_and_field_style_asked": mean((time_ok[n:] * field_ok[n:]).amax(1)),
         },
         "rows": rows,
     }
@@ -150,14 +150,17 @@ def main() -> None:
         "| draws per clock: all / style open / style asked |"
     )
     print("|---|---|---|---|---|---|")
+
+    def cell(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
     for r in rows:
-        cells = [r[k] for k in ("time_style_open", "time_style_asked", "field_honoured")]
+        shares = (r[k] for k in ("time_style_open", "time_style_asked", "field_honoured"))
+        costs = (r[k] for k in ("mean_draws", "mean_draws_style_open", "mean_draws_style_asked"))
         print(
             f"| {r['max_redraws']} | {r['min_confidence'] or '-'} | "
-            + " | ".join("-" if c is None else f"{c:.1%}" for c in cells)
-            + f" | {r['mean_draws']:.2f} / {r['mean_draws_style_open']:.2f} / "
-            + ("-" if r["mean_draws_style_asked"] is None else f"{r['mean_draws_style_asked']:.2f}")
-            + " |"
+            + " | ".join(cell(c, ".1%") for c in shares)
+            + f" | {' / '.join(cell(d, '.2f') for d in costs)} |"
         )
     print("a candidate right among all:", result["any_candidate_right"])
 

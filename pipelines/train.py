@@ -468,11 +468,12 @@ def perceptual_term(a: PipelineTrainingArguments, start: Path | None):
 
     if not (start and a.tokenizer_perceptual_weight):
         return None
-    if not (start / "reader").is_dir():
+    reader = start / "reader"
+    if not reader.is_dir():
         print(f"no perceptual term: {start} has no reader/ to see with (MSE alone)")
         return None
-    print(f"with a perceptual term: what {start / 'reader'} sees (weight {a.tokenizer_perceptual_weight})")
-    return PerceptualLoss(load_reader(start / "reader"), a.tokenizer_perceptual_weight)
+    print(f"with a perceptual term: what {reader} sees (weight {a.tokenizer_perceptual_weight})")
+    return PerceptualLoss(load_reader(reader), a.tokenizer_perceptual_weight)
 
 
 def train_pipeline_reader(
